@@ -1,0 +1,1 @@
+"""The `golive` command (Typer + Rich)."""

@@ -1,0 +1,41 @@
+"""What every command needs: the runtime, a session, and the acting user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from golive.services.runtime import Runtime, open_runtime
+from golive.services.users import acting_user
+from golive.store.models import User
+
+
+@dataclass
+class CliState:
+    as_user: str = ""
+
+
+STATE = CliState()
+
+
+@dataclass
+class Work:
+    runtime: Runtime
+    session: Session
+    user: User
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Work]:
+    """One transaction for one command: committed when the command ends without error."""
+    runtime = open_runtime()
+    try:
+        with runtime.store.session() as session:
+            user = acting_user(session, STATE.as_user or runtime.settings.user or None)
+            yield Work(runtime, session, user)
+            session.commit()
+    finally:
+        runtime.close()

@@ -1,0 +1,136 @@
+"""`golive order ...`"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from golive.cli import output, views
+from golive.cli.context import unit_of_work
+from golive.domain.workflow import Action
+from golive.errors import InputError
+from golive.services import orders as order_service
+
+app = typer.Typer(help="File deploy orders and move them through the pipeline.",
+                  no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
+
+
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise InputError(f"{option} expects SERVICE=VALUE, got {value!r}")
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def _read_sql(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    scripts: dict[str, str] = {}
+    for service, file in pairs:
+        try:
+            scripts[service] = scripts.get(service, "") + Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--sql {service}={file}: cannot read the file: "
+                             f"{exc.strerror}") from None
+    return scripts
+
+
+@app.command()
+def create(
+    project: str = typer.Option(..., "-p", "--project", help="The project."),
+    service: list[str] = typer.Option(..., "-s", "--service", help="SERVICE=BRANCH, repeatable."),
+    sql: list[str] = typer.Option([], "--sql", help="SERVICE=FILE: SQL to run for the service."),
+    title: str = typer.Option("", "-t", "--title", help="A title (default: the services)."),
+    as_json: bool = JSON,
+) -> None:
+    """File a new draft order."""
+    branches = _pairs(service, "-s")
+    scripts = _read_sql(_pairs(sql, "--sql"))
+    unknown = set(scripts) - {name for name, _ in branches}
+    if unknown:
+        raise InputError(f"--sql names {', '.join(sorted(unknown))}, which is not in the order")
+    items = [order_service.ItemRequest(s, b, scripts.get(s, "")) for s, b in branches]
+    with unit_of_work() as work:
+        order = order_service.create_order(work.session, work.user, project, items, title)
+        data = views.order_detail(order)
+    if as_json:
+        output.print_json(data)
+    else:
+        output.console.print(f"order {data['id']} filed as draft: {data['title']}")
+
+
+@app.command("list")
+def list_(
+    project: str = typer.Option("", "-p", "--project", help="Only this project."),
+    state: str = typer.Option("", "--state", help="Only orders in this state."),
+    as_json: bool = JSON,
+) -> None:
+    """List orders."""
+    with unit_of_work() as work:
+        rows = [views.order_summary(o) for o in order_service.list_orders(
+            work.session, project=project or None, state=state or None)]
+    if as_json:
+        output.print_json(rows)
+        return
+    output.table("orders", ["#", "project", "state", "title", "by", "services"], [
+        [r["id"], r["project"], r["state"], r["title"], r["created_by"], ", ".join(r["services"])]
+        for r in rows])
+
+
+@app.command()
+def show(number: int = typer.Argument(..., help="The order number."), as_json: bool = JSON) -> None:
+    """Show one order: its items, statements and history."""
+    with unit_of_work() as work:
+        data = views.order_detail(order_service.get_order(work.session, number))
+    if as_json:
+        output.print_json(data)
+        return
+    output.console.print(f"order {data['id']} [{data['project']}] {data['title']}", markup=False)
+    output.console.print(f"state: {data['state']}   by {data['created_by']}", markup=False)
+    for item in data["items"]:
+        output.console.print(f"  {item['service']} @ {item['branch']}: "
+                             f"{len(item['statements'])} SQL statement(s)", markup=False)
+    output.table("history", ["at", "who", "action", "from", "to", "why"], [
+        [h["at"].strftime("%Y-%m-%d %H:%M:%S"), h["actor"], h["action"], h["from"], h["to"],
+         h["reason"]] for h in data["history"]])
+
+
+def _move(number: int, action: Action, reason: str = "") -> None:
+    with unit_of_work() as work:
+        order = order_service.transition(work.session, number, action, work.user, reason=reason)
+        state = order.state
+    output.console.print(f"order {number}: {action.value} → {state}", markup=False)
+
+
+@app.command()
+def submit(number: int = typer.Argument(..., help="The order number.")) -> None:
+    """Submit a draft order."""
+    _move(number, Action.SUBMIT)
+
+
+@app.command("pass")
+def pass_(number: int = typer.Argument(..., help="The order number.")) -> None:
+    """Pass the stage the order is deployed on (tester)."""
+    _move(number, Action.PASS)
+
+
+@app.command()
+def reject(
+    number: int = typer.Argument(..., help="The order number."),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why it is rejected."),
+) -> None:
+    """Reject the stage the order is deployed on, with a reason (tester)."""
+    _move(number, Action.REJECT, reason)
+
+
+@app.command()
+def cancel(
+    number: int = typer.Argument(..., help="The order number."),
+    reason: str = typer.Option("", "--reason", "-r", help="Why it is cancelled."),
+) -> None:
+    """Cancel an order that is not done."""
+    _move(number, Action.CANCEL, reason)

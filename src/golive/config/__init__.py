@@ -1,0 +1,1 @@
+"""Configuration as code: the golive.yaml schema, loading, apply and export."""

@@ -1,0 +1,88 @@
+"""The one error root of golive, and its subclasses.
+
+Every error a user can cause or meet is a ``GoliveError``; the CLI (and later the
+API) turn them into one clear line and an exit code, never a traceback.
+Third-party errors are translated into these at the edge of the adapter or store
+module that calls the library.
+
+    GoliveError                     exit 1: the action failed
+    ├── RefusedError                exit 1: an action the rules do not allow now
+    │   ├── TransitionRefused       the order's state does not allow the action
+    │   └── PermissionDenied        the acting user lacks the role the action needs
+    ├── InputError                  exit 2: bad usage or input
+    │   ├── ConfigError             golive.yaml: file, line, field path
+    │   └── NotFound                an unknown order, project, user, ...
+    ├── SecretError                 the secret key is missing or does not match
+    └── StoreError                  the store could not be opened or written
+"""
+
+from __future__ import annotations
+
+
+class GoliveError(Exception):
+    """Root of golive's errors. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RefusedError(GoliveError):
+    """An action the rules refuse; says what was asked and why not."""
+
+
+class TransitionRefused(RefusedError):
+    def __init__(self, message: str, *, state: str, action: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.action = action
+
+
+class PermissionDenied(RefusedError):
+    def __init__(self, message: str, *, needed_roles: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.needed_roles = needed_roles
+
+
+class InputError(GoliveError):
+    """Bad usage or input: the user can fix it by changing what they typed."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A problem in a golive.yaml file, located by file, line and field path."""
+
+    def __init__(
+        self, problem: str, *, file: str = "", line: int | None = None, path: str = ""
+    ) -> None:
+        where = file
+        if line is not None:
+            where = f"{where}:{line}" if where else f"line {line}"
+        parts = [p for p in (where, path) if p]
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {problem}" if prefix else problem)
+        self.problem = problem
+        self.file = file
+        self.line = line
+        self.path = path
+
+
+class NotFound(InputError):
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key!s} does not exist")
+        self.kind = kind
+        self.key = key
+
+
+class SecretError(GoliveError):
+    """The secret key is missing, unreadable or not the one secrets were sealed with."""
+
+
+class StoreError(GoliveError):
+    """The store could not be opened, migrated or written."""

@@ -1,0 +1,31 @@
+"""Applying and exporting golive.yaml, as use cases (site admins only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from golive.config.apply import ApplyReport, apply_config
+from golive.config.export import export_config
+from golive.config.loader import load_file
+from golive.services.users import require_admin
+from golive.store.models import User
+from golive.store.secrets import SecretBox
+
+
+def apply_file(
+    session: Session, box: SecretBox, by: User, path: Path, *, prune: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> ApplyReport:
+    """Validate and upsert the file; flushes, the caller commits (one transaction)."""
+    require_admin(by, "applying a configuration")
+    loaded = load_file(path, env)
+    return apply_config(session, loaded, box, prune=prune)
+
+
+def export_text(session: Session, box: SecretBox, by: User, *, with_secrets: bool) -> str:
+    if with_secrets:
+        require_admin(by, "exporting with secrets")
+    return export_config(session, box, with_secrets=with_secrets)

@@ -1,0 +1,137 @@
+"""Orders: filing one, and every change of an order's state.
+
+``transition`` is the one function that changes ``Order.state``: it locks the
+row, asks ``domain.workflow.decide``, writes the new state with a version check
+(so two writers cannot both move the same order from the same state), and
+writes the history. Nothing else assigns ``Order.state``, not even tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from golive.domain import sql as sqlrules
+from golive.domain.names import branch_problem
+from golive.domain.roles import Role
+from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide
+from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
+from golive.services.users import actor_for, get_project
+from golive.store.models import Order, OrderHistory, OrderItem, Service, SqlStatement, User, utcnow
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    service: str
+    branch: str
+    sql: str = ""
+
+
+def get_order(session: Session, order_id: int, *, lock: bool = False) -> Order:
+    query = select(Order).where(Order.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query)
+    if order is None:
+        raise NotFound("order", order_id)
+    return order
+
+
+def list_orders(
+    session: Session, *, project: str | None = None, state: str | None = None
+) -> list[Order]:
+    query = select(Order).order_by(Order.id)
+    if project:
+        query = query.where(Order.project_id == get_project(session, project).id)
+    if state:
+        query = query.where(Order.state == state)
+    return list(session.scalars(query))
+
+
+def _check_items(session: Session, project_id: int, items: list[ItemRequest]) -> list[Service]:
+    if not items:
+        raise InputError("an order needs at least one service: -s SERVICE=BRANCH")
+    services = []
+    seen: set[str] = set()
+    for item in items:
+        if item.service in seen:
+            raise InputError(f"service {item.service} is listed twice in the order")
+        seen.add(item.service)
+        problem = branch_problem(item.branch)
+        if problem:
+            raise InputError(problem)
+        service = session.scalar(
+            select(Service).where(Service.project_id == project_id, Service.name == item.service))
+        if service is None:
+            raise NotFound("service", item.service)
+        services.append(service)
+    return services
+
+
+def create_order(
+    session: Session, by: User, project_name: str, items: list[ItemRequest], title: str = ""
+) -> Order:
+    """File a draft order; the user must be a developer (or owner) of the project."""
+    project = get_project(session, project_name)
+    actor = actor_for(session, by, project)
+    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
+        raise PermissionDenied(
+            f"creating an order in {project.name} needs the role developer or owner; "
+            f"{by.name} has " + (", ".join(sorted(actor.roles)) or "no role in this project"),
+            needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
+    services = _check_items(session, project.id, items)
+    order = Order(project=project, title=title or _default_title(items), created_by=by,
+                  state="draft")
+    for position, (item, service) in enumerate(zip(items, services, strict=True)):
+        row = OrderItem(service=service, branch=item.branch, position=position)
+        for index, text in enumerate(sqlrules.split_statements(item.sql)):
+            row.statements.append(
+                SqlStatement(position=index, text=text, checksum=sqlrules.checksum(text)))
+        order.items.append(row)
+    session.add(order)
+    session.flush()
+    session.add(OrderHistory(order=order, actor=by.name, action="create", from_state="",
+                             to_state="draft", reason=""))
+    session.flush()
+    return order
+
+
+def _default_title(items: list[ItemRequest]) -> str:
+    return ", ".join(f"{i.service}@{i.branch}" for i in items)
+
+
+def transition(
+    session: Session, order_id: int, action: Action | str, by: User | None, *,
+    stage: str | None = None, reason: str = "",
+) -> Order:
+    """Move an order by ``action``, taken by ``by`` (None: the deploy engine).
+
+    Raises TransitionRefused or PermissionDenied with one line saying why not.
+    Flushes; the caller commits.
+    """
+    order = get_order(session, order_id, lock=True)
+    stages = tuple(order.project.stages)
+    actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
+    action_name = Action(action).value if action in set(Action) else str(action)
+    decision = decide(order.state, action_name, actor, stages, stage=stage, reason=reason)
+    if not decision.allowed:
+        message = f"order {order.id}: cannot {action_name}: {decision.reason}"
+        if decision.permission_refused:
+            raise PermissionDenied(message, needed_roles=decision.needed_roles)
+        raise TransitionRefused(message, state=order.state, action=action_name)
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.version == order.version, Order.state == order.state)
+        .values(state=decision.target, version=order.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise TransitionRefused(f"order {order.id} changed while {action_name} was being "
+                                "decided; look at it again", state=order.state, action=action_name)
+    session.add(OrderHistory(order_id=order.id, actor=actor.name, action=action_name,
+                             from_state=order.state, to_state=decision.target, reason=reason))
+    session.flush()
+    session.refresh(order)
+    return order

@@ -1,0 +1,38 @@
+"""golive's settings, read from the environment (prefix ``GOLIVE_``).
+
+Built by :func:`get_settings` when asked, never at import, so tests and the CLI
+can set the environment first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOLIVE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".golive")
+    database_url: str = ""
+    secret_key: str = ""
+    user: str = ""
+
+    @property
+    def store_url(self) -> str:
+        """The store's SQLAlchemy URL: GOLIVE_DATABASE_URL, or a SQLite file in home."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'golive.db'}"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.home / "secret.key"
+
+
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.home = settings.home.expanduser()
+    return settings

@@ -1,0 +1,405 @@
+"""SQLAlchemy models of every entity in DESIGN §1 and the ledgers.
+
+Portable across SQLite, PostgreSQL and MariaDB: every string has a length
+(MariaDB needs one for indexed columns), JSON columns hold lists and small maps,
+times are stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+Name = String(100)
+Created = DateTime(timezone=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    mobile: Mapped[str] = mapped_column(String(50), default="")
+    wecom_id: Mapped[str] = mapped_column(String(100), default="")
+    dingtalk_id: Mapped[str] = mapped_column(String(100), default="")
+    feishu_id: Mapped[str] = mapped_column(String(100), default="")
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    stages: Mapped[list[Any]] = mapped_column(JSON)
+    auto_promote: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_release: Mapped[bool] = mapped_column(Boolean, default=False)
+    release_windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+    services: Mapped[list[Service]] = relationship(
+        back_populates="project", order_by="Service.position", cascade="all, delete-orphan"
+    )
+    members: Mapped[list[Member]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+    channels: Mapped[list[Channel]] = relationship(
+        back_populates="project", order_by="Channel.position", cascade="all, delete-orphan"
+    )
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+
+    project: Mapped[Project] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    transport: Mapped[str] = mapped_column(String(20), default="ssh")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    port: Mapped[int] = mapped_column(Integer, default=22)
+    user: Mapped[str] = mapped_column(String(100), default="")
+    key_path: Mapped[str] = mapped_column(String(500), default="")
+    password_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    password_template: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    root: Mapped[str] = mapped_column(String(500), default="")
+    proxy_jump: Mapped[str] = mapped_column(String(255), default="")
+    zone: Mapped[str] = mapped_column(String(100), default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    host_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TargetDatabase(Base):
+    """A database that order SQL runs on; its URL is stored encrypted."""
+
+    __tablename__ = "target_databases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    url_masked: Mapped[str] = mapped_column(String(1000))
+    url_enc: Mapped[str] = mapped_column(Text)
+    url_template: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    repo: Mapped[str] = mapped_column(String(1000))
+    main_branch: Mapped[str] = mapped_column(String(255), default="main")
+    build: Mapped[str] = mapped_column(Text, default="")
+    build_timeout: Mapped[int] = mapped_column(Integer, default=600)
+    pack: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    exclude: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    shared: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    post_deploy: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rollback_hooks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    health_check: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    project: Mapped[Project] = relationship(back_populates="services")
+    stages: Mapped[list[ServiceStage]] = relationship(
+        back_populates="service", order_by="ServiceStage.position", cascade="all, delete-orphan"
+    )
+
+
+class ServiceStage(Base):
+    """How and where one service is deployed on one stage."""
+
+    __tablename__ = "service_stages"
+    __table_args__ = (UniqueConstraint("service_id", "stage"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str] = mapped_column(String(20), default="artifact")
+    path: Mapped[str] = mapped_column(String(500))
+    database_id: Mapped[int | None] = mapped_column(
+        ForeignKey("target_databases.id", ondelete="RESTRICT"), nullable=True
+    )
+    batch: Mapped[int] = mapped_column(Integer, default=0)
+    keep_releases: Mapped[int] = mapped_column(Integer, default=5)
+
+    service: Mapped[Service] = relationship(back_populates="stages")
+    database: Mapped[TargetDatabase | None] = relationship()
+    hosts: Mapped[list[StageHost]] = relationship(
+        back_populates="service_stage", order_by="StageHost.position", cascade="all, delete-orphan"
+    )
+
+
+class StageHost(Base):
+    """A host of a service's stage: deploy target (in a lane or not) or job host."""
+
+    __tablename__ = "stage_hosts"
+    __table_args__ = (UniqueConstraint("service_stage_id", "kind", "lane", "host_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_stage_id: Mapped[int] = mapped_column(
+        ForeignKey("service_stages.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(10), default="deploy")  # deploy | job
+    lane: Mapped[str] = mapped_column(String(100), default="")
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="RESTRICT"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    service_stage: Mapped[ServiceStage] = relationship(back_populates="hosts")
+    host: Mapped[Host] = relationship()
+
+
+class Channel(Base):
+    """A notification channel of a project; its secret fields are stored encrypted."""
+
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    type: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    project: Mapped[Project] = relationship(back_populates="channels")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="RESTRICT"))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    state: Mapped[str] = mapped_column(String(120), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    created_by: Mapped[User] = relationship()
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", order_by="OrderItem.position", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[OrderHistory]] = relationship(
+        back_populates="order", order_by="OrderHistory.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+    __table_args__ = (UniqueConstraint("order_id", "service_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"))
+    branch: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+    service: Mapped[Service] = relationship()
+    statements: Mapped[list[SqlStatement]] = relationship(
+        back_populates="item", order_by="SqlStatement.position", cascade="all, delete-orphan"
+    )
+    jobs: Mapped[list[OrderJob]] = relationship(
+        back_populates="item", order_by="OrderJob.position", cascade="all, delete-orphan"
+    )
+
+
+class SqlStatement(Base):
+    __tablename__ = "sql_statements"
+    __table_args__ = (UniqueConstraint("item_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+    item: Mapped[OrderItem] = relationship(back_populates="statements")
+
+
+class OrderJob(Base):
+    __tablename__ = "order_jobs"
+    __table_args__ = (UniqueConstraint("item_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name)
+    kind: Mapped[str] = mapped_column(String(20))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    item: Mapped[OrderItem] = relationship(back_populates="jobs")
+
+
+class OrderHistory(Base):
+    """One transition of an order: who, when, from, to, why."""
+
+    __tablename__ = "order_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    actor: Mapped[str] = mapped_column(Name)
+    action: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str] = mapped_column(String(120))
+    to_state: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order] = relationship(back_populates="history")
+
+
+class Deployment(Base):
+    """One run of an order on one stage."""
+
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    lane: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="iterative")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    requested_by: Mapped[str] = mapped_column(Name)
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    steps: Mapped[list[DeploymentStep]] = relationship(
+        back_populates="deployment", order_by="DeploymentStep.id", cascade="all, delete-orphan"
+    )
+
+
+class DeploymentStep(Base):
+    """Progress of one step of a deployment, per service and (optionally) host."""
+
+    __tablename__ = "deployment_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), nullable=True
+    )
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="SET NULL"), nullable=True
+    )
+    name: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    started_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    deployment: Mapped[Deployment] = relationship(back_populates="steps")
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    service: Mapped[str] = mapped_column(String(100), default="")
+    host: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CommitLedger(Base):
+    """The commit deployed for each (order, service, stage)."""
+
+    __tablename__ = "commit_ledger"
+    __table_args__ = (UniqueConstraint("order_id", "service_id", "stage"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    branch_commit: Mapped[str] = mapped_column(String(64))
+    main_commit: Mapped[str] = mapped_column(String(64), default="")
+    deployed_commit: Mapped[str] = mapped_column(String(64))
+    release_id: Mapped[str] = mapped_column(String(100), default="")
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), nullable=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+
+class SqlExecution(Base):
+    """One execution of an order's statement on one target database."""
+
+    __tablename__ = "sql_ledger"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    database_id: Mapped[int] = mapped_column(
+        ForeignKey("target_databases.id", ondelete="RESTRICT"), index=True
+    )
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("sql_statements.id", ondelete="CASCADE")
+    )
+    checksum: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(Name)
+    status: Mapped[str] = mapped_column(String(20))  # running | success | failed | unknown
+    executed_by: Mapped[str] = mapped_column(Name)
+    started_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows_affected: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobLedger(Base):
+    """A job created on a host for a stage: created once, reloaded after."""
+
+    __tablename__ = "job_ledger"
+    __table_args__ = (UniqueConstraint("service_id", "stage", "host_id", "job_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    job_name: Mapped[str] = mapped_column(Name)
+    definition_checksum: Mapped[str] = mapped_column(String(64))
+    created_by_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    reloaded_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
