@@ -1,0 +1,1 @@
+"""Helpers that golive's tests (and users' own tests) reuse."""
