@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from golive import __version__
@@ -48,22 +47,20 @@ def _global(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code instead of exiting."""
+    """Run the command line; returns the exit code instead of exiting.
+
+    Typer's standalone mode handles usage errors (exit 2); golive's own errors
+    pass through it and are printed here as one line.
+    """
     STATE.as_user = ""
     try:
-        result = app(args=argv, prog_name="golive", standalone_mode=False)
+        app(args=argv, prog_name="golive", standalone_mode=True)
     except GoliveError as exc:
         error(exc.message)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
-        error("aborted")
-        return 1
-    return result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 def run() -> None:

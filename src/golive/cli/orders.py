@@ -49,10 +49,11 @@ def create(
 ) -> None:
     """File a new draft order."""
     branches = _pairs(service, "-s")
-    scripts = _read_sql(_pairs(sql, "--sql"))
-    unknown = set(scripts) - {name for name, _ in branches}
+    sql_files = _pairs(sql, "--sql")
+    unknown = {name for name, _ in sql_files} - {name for name, _ in branches}
     if unknown:
         raise InputError(f"--sql names {', '.join(sorted(unknown))}, which is not in the order")
+    scripts = _read_sql(sql_files)
     items = [order_service.ItemRequest(s, b, scripts.get(s, "")) for s, b in branches]
     with unit_of_work() as work:
         order = order_service.create_order(work.session, work.user, project, items, title)
