@@ -13,7 +13,16 @@ module that calls the library.
     │   ├── ConfigError             golive.yaml: file, line, field path
     │   └── NotFound                an unknown order, project, user, ...
     ├── SecretError                 the secret key is missing or does not match
-    └── StoreError                  the store could not be opened or written
+    ├── StoreError                  the store could not be opened or written
+    └── DeployError                 a deployment step failed; carries service / host
+        ├── GitError                a git command failed
+        │   ├── BranchNotFound      the order's branch is not in the repository
+        │   └── MergeConflict       merging the branch into main conflicts; lists files
+        ├── BuildFailed             the build command failed or ran past its limit
+        ├── PackError               a pack folder is missing, or an entry escapes the release
+        ├── TransportError          a host cannot be reached or a transfer failed
+        │   └── CommandFailed       a command on a host exited non-zero or timed out
+        └── SqlFailed               a statement failed; names it and the database's message
 """
 
 from __future__ import annotations
@@ -86,3 +95,60 @@ class SecretError(GoliveError):
 
 class StoreError(GoliveError):
     """The store could not be opened, migrated or written."""
+
+
+class DeployError(GoliveError):
+    """A deployment step failed. ``service`` and ``host`` say where, when known."""
+
+    def __init__(self, message: str, *, service: str = "", host: str = "") -> None:
+        super().__init__(message)
+        self.service = service
+        self.host = host
+
+    def where(self) -> str:
+        parts = [f"service {self.service}" if self.service else "",
+                 f"host {self.host}" if self.host else ""]
+        return ", ".join(p for p in parts if p)
+
+
+class GitError(DeployError):
+    pass
+
+
+class BranchNotFound(GitError):
+    pass
+
+
+class MergeConflict(GitError):
+    def __init__(self, message: str, *, files: list[str], service: str = "") -> None:
+        super().__init__(message, service=service)
+        self.files = files
+
+
+class BuildFailed(DeployError):
+    pass
+
+
+class PackError(DeployError):
+    pass
+
+
+class TransportError(DeployError):
+    pass
+
+
+class CommandFailed(TransportError):
+    def __init__(self, message: str, *, host: str, command: str, returncode: int | None,
+                 output: str = "", timed_out: bool = False) -> None:
+        super().__init__(message, host=host)
+        self.command = command
+        self.returncode = returncode
+        self.output = output
+        self.timed_out = timed_out
+
+
+class SqlFailed(DeployError):
+    def __init__(self, message: str, *, database: str, statement: str) -> None:
+        super().__init__(message)
+        self.database = database
+        self.statement = statement

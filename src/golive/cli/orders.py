@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from golive.cli import deploy as deploy_cli
 from golive.cli import output, views
 from golive.cli.context import unit_of_work
 from golive.domain.workflow import Action
@@ -14,6 +15,11 @@ from golive.services import orders as order_service
 
 app = typer.Typer(help="File deploy orders and move them through the pipeline.",
                   no_args_is_help=True)
+app.command()(deploy_cli.deploy)
+app.command()(deploy_cli.release)
+app.command()(deploy_cli.rollback)
+app.command()(deploy_cli.plan)
+app.command()(deploy_cli.logs)
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 

@@ -102,6 +102,30 @@ def _default_title(items: list[ItemRequest]) -> str:
     return ", ".join(f"{i.service}@{i.branch}" for i in items)
 
 
+def _decided(session: Session, order: Order, action: str, by: User | None,
+             stage: str | None, reason: str) -> tuple[Actor, str]:
+    """(actor, target state), or the refusal raised as TransitionRefused/PermissionDenied."""
+    stages = tuple(order.project.stages)
+    actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
+    decision = decide(order.state, action, actor, stages, stage=stage, reason=reason)
+    if not decision.allowed:
+        message = f"order {order.id}: cannot {action}: {decision.reason}"
+        if order.state not in decision.reason:
+            message += f" (the order is {order.state})"
+        if decision.permission_refused:
+            raise PermissionDenied(message, needed_roles=decision.needed_roles)
+        raise TransitionRefused(message, state=order.state, action=action)
+    return actor, decision.target
+
+
+def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,
+                     *, stage: str | None = None, reason: str = "") -> str:
+    """The state ``action`` would lead to; raises the refusal. Changes nothing."""
+    order = get_order(session, order_id)
+    return _decided(session, order, str(Action(action).value if action in set(Action)
+                                        else action), by, stage, reason)[1]
+
+
 def transition(
     session: Session, order_id: int, action: Action | str, by: User | None, *,
     stage: str | None = None, reason: str = "",
@@ -112,26 +136,19 @@ def transition(
     Flushes; the caller commits.
     """
     order = get_order(session, order_id, lock=True)
-    stages = tuple(order.project.stages)
-    actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
     action_name = Action(action).value if action in set(Action) else str(action)
-    decision = decide(order.state, action_name, actor, stages, stage=stage, reason=reason)
-    if not decision.allowed:
-        message = f"order {order.id}: cannot {action_name}: {decision.reason}"
-        if decision.permission_refused:
-            raise PermissionDenied(message, needed_roles=decision.needed_roles)
-        raise TransitionRefused(message, state=order.state, action=action_name)
+    actor, target = _decided(session, order, action_name, by, stage, reason)
     moved = session.execute(
         update(Order)
         .where(Order.id == order.id, Order.version == order.version, Order.state == order.state)
-        .values(state=decision.target, version=order.version + 1, updated_at=utcnow())
+        .values(state=target, version=order.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise TransitionRefused(f"order {order.id} changed while {action_name} was being "
                                 "decided; look at it again", state=order.state, action=action_name)
     session.add(OrderHistory(order_id=order.id, actor=actor.name, action=action_name,
-                             from_state=order.state, to_state=decision.target, reason=reason))
+                             from_state=order.state, to_state=target, reason=reason))
     session.flush()
     session.refresh(order)
     return order

@@ -19,9 +19,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -41,8 +45,37 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps the zone; SQLite and MariaDB store a naive value and return it
+    naive. Values are written as UTC and always read back aware, in UTC (a naive
+    value is taken to be UTC).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # MariaDB/MySQL keep whole seconds unless asked for microseconds.
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 Name = String(100)
-Created = DateTime(timezone=True)
+Created = UTCDateTime()
 
 
 class User(Base):
@@ -299,6 +332,7 @@ class Deployment(Base):
     stage: Mapped[str] = mapped_column(Name)
     lane: Mapped[str] = mapped_column(String(100), default="")
     kind: Mapped[str] = mapped_column(String(20), default="iterative")
+    target_release: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     requested_by: Mapped[str] = mapped_column(Name)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)

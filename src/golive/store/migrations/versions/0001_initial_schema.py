@@ -2,13 +2,17 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:07:19.434178
+Create Date: 2026-11-26 05:21:41.328092
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# Times are stored in UTC; MariaDB/MySQL need fsp=6 to keep microseconds.
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -45,7 +49,7 @@ def upgrade() -> None:
         sa.Column("auto_promote", sa.Boolean(), nullable=False),
         sa.Column("auto_release", sa.Boolean(), nullable=False),
         sa.Column("release_windows", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("name", name=op.f("uq_projects_name")),
     )
@@ -72,7 +76,7 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=10), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
@@ -123,8 +127,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=120), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["users.id"],
@@ -171,11 +175,12 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(length=100), nullable=False),
         sa.Column("lane", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("target_release", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("requested_by", sa.String(length=100), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column("error", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
@@ -194,8 +199,8 @@ def upgrade() -> None:
         sa.Column("job_name", sa.String(length=100), nullable=False),
         sa.Column("definition_checksum", sa.String(length=64), nullable=False),
         sa.Column("created_by_order_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("reloaded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("reloaded_at", TIMESTAMP, nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_order_id"],
             ["orders.id"],
@@ -220,7 +225,7 @@ def upgrade() -> None:
         "order_history",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("at", TIMESTAMP, nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.Column("action", sa.String(length=20), nullable=False),
         sa.Column("from_state", sa.String(length=120), nullable=False),
@@ -293,7 +298,7 @@ def upgrade() -> None:
         sa.Column("deployed_commit", sa.String(length=64), nullable=False),
         sa.Column("release_id", sa.String(length=100), nullable=False),
         sa.Column("deployment_id", sa.Integer(), nullable=True),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["deployment_id"],
             ["deployments.id"],
@@ -325,8 +330,8 @@ def upgrade() -> None:
         sa.Column("host_id", sa.Integer(), nullable=True),
         sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["deployment_id"],
@@ -352,7 +357,7 @@ def upgrade() -> None:
         "log_lines",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("deployment_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("at", TIMESTAMP, nullable=False),
         sa.Column("level", sa.String(length=10), nullable=False),
         sa.Column("service", sa.String(length=100), nullable=False),
         sa.Column("host", sa.String(length=100), nullable=False),
@@ -394,7 +399,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("checksum", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["item_id"],
             ["order_items.id"],
@@ -443,8 +448,8 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("executed_by", sa.String(length=100), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("started_at", TIMESTAMP, nullable=False),
+        sa.Column("finished_at", TIMESTAMP, nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("rows_affected", sa.Integer(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),

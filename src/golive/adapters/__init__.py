@@ -1,0 +1,1 @@
+"""Adapters: git, build and pack, transports to hosts, SQL targets. See README.md."""

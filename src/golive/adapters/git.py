@@ -1,0 +1,127 @@
+"""Git on the control machine, through the ``git`` CLI.
+
+A bare mirror per repository lives in ``GOLIVE_HOME/repos`` (fetched, never
+re-cloned). Artifact builds happen in a worktree of the mirror at the main
+branch's head with the order's branch merged in ``--no-ff``. Every git failure
+becomes a ``GitError`` naming the repository; a missing branch is
+``BranchNotFound``, a conflicting merge is ``MergeConflict`` listing the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from golive.domain.names import branch_problem
+from golive.errors import BranchNotFound, GitError, InputError, MergeConflict
+
+GIT_TIMEOUT = 600
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "golive", "GIT_AUTHOR_EMAIL": "golive@localhost",
+    "GIT_COMMITTER_NAME": "golive", "GIT_COMMITTER_EMAIL": "golive@localhost",
+}
+
+
+def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT,
+        what: str = "") -> str:
+    """Run git; its stdout, or GitError with git's own message."""
+    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} {what} ran past {timeout}s") from None
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        detail = message[-1] if message else f"exit {done.returncode}"
+        raise GitError(f"git {args[0]} {what}failed: {detail}".replace("  ", " "))
+    return done.stdout
+
+
+def check_branch(branch: str) -> None:
+    """Refuse names git would refuse, or that could pass for an option."""
+    problem = branch_problem(branch)
+    if problem is None:
+        done = subprocess.run(["git", "check-ref-format", "--branch", branch],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            problem = f"branch {branch!r} is not a valid git branch name"
+    if problem:
+        raise InputError(problem)
+
+
+def mirror_dir(repos: Path, url: str) -> Path:
+    """Where the mirror of ``url`` lives: readable name plus a hash of the URL."""
+    tail = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.rstrip("/").rsplit("/", 1)[-1]).strip("-.")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return repos / f"{tail or 'repo'}-{digest}"
+
+
+@dataclass
+class Mirror:
+    url: str
+    path: Path
+
+    @classmethod
+    def at(cls, repos: Path, url: str) -> Mirror:
+        return cls(url, mirror_dir(repos, url))
+
+    def fetch(self) -> None:
+        """Clone the first time, fetch every branch after (a branch deleted upstream goes)."""
+        if not (self.path / "HEAD").exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            git("clone", "--bare", "--quiet", "--", self.url, str(self.path),
+                what=f"of {self.url} ")
+        git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*",
+            cwd=self.path, what=f"of {self.url} ")
+
+    def resolve(self, branch: str) -> str:
+        """The commit at the head of ``branch``."""
+        check_branch(branch)
+        try:
+            return git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}",
+                       cwd=self.path).strip()
+        except GitError:
+            raise BranchNotFound(f"branch {branch} does not exist in {self.url}") from None
+
+    def branches(self) -> list[str]:
+        out = git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=self.path)
+        return sorted(line for line in out.splitlines() if line)
+
+    def merged_worktree(self, main_commit: str, branch_commit: str, dest: Path,
+                        message: str) -> str:
+        """A worktree at ``dest``: main with the branch merged --no-ff; the merge commit."""
+        self.remove_worktree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        git("worktree", "add", "--detach", "--quiet", str(dest), main_commit, cwd=self.path)
+        try:
+            git("merge", "--no-ff", "--no-edit", "-m", message, branch_commit, cwd=dest,
+                what="of the branch into main ")
+        except GitError:
+            conflicted = git("diff", "--name-only", "--diff-filter=U", cwd=dest).split()
+            self.remove_worktree(dest)
+            if conflicted:
+                raise MergeConflict(
+                    f"merging into main conflicts in: {', '.join(conflicted)}",
+                    files=conflicted) from None
+            raise
+        return git("rev-parse", "HEAD", cwd=dest).strip()
+
+    def remove_worktree(self, dest: Path) -> None:
+        if dest.exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(dest)], cwd=self.path,
+                           capture_output=True)
+            shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=self.path, capture_output=True)
+
+    def push_release(self, commit: str, main_branch: str, tag: str) -> None:
+        """Push ``commit`` to the main branch (fast-forward only) and tag it."""
+        check_branch(main_branch)
+        git("push", "--quiet", "origin", f"{commit}:refs/heads/{main_branch}",
+            f"{commit}:refs/tags/{tag}", cwd=self.path, what=f"to {self.url} ")
+        git("fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=self.path)

@@ -1,0 +1,163 @@
+"""`golive order deploy|release|plan|rollback|logs`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from golive.cli import output
+from golive.cli.context import unit_of_work
+from golive.cli.follow import deployment_view, follow, format_line
+from golive.domain.plan import Plan
+from golive.domain.workflow import Action
+from golive.errors import GoliveError, NotFound
+from golive.services import deploy as deploy_service
+from golive.services.orders import get_order
+from golive.services.rollback import request_rollback
+from golive.services.runtime import open_runtime
+from golive.store.models import Deployment, LogLine
+from golive.worker.inline import InlineRunner
+
+NUMBER = typer.Argument(..., help="The order number.")
+STAGE = typer.Option(None, "--stage", "-S", help="The stage (default: the order's next).")
+JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
+
+
+def _run_and_follow(deployment_id: int, as_json: bool) -> None:
+    runtime = open_runtime()
+    runner = InlineRunner(runtime, workers=1)
+    try:
+        future = runner.submit(deployment_id)
+        if as_json:
+            future.result()
+        else:
+            follow(runtime, deployment_id, done=future.done)
+        future.result()
+        with runtime.store.session() as session:
+            deployment = session.get_one(Deployment, deployment_id)
+            view = deployment_view(deployment)
+            state = get_order(session, deployment.order_id).state
+    finally:
+        runner.shutdown()
+        runtime.close()
+    view["order_state"] = state
+    if as_json:
+        output.print_json(view)
+    else:
+        output.console.print(f"deployment {deployment_id} {view['status']}; order "
+                             f"{view['order']} is {state}", markup=False)
+    if view["status"] != "succeeded":
+        raise GoliveError(view["error"] or f"deployment {deployment_id} failed")
+
+
+def _start(number: int, action: Action, stage: str | None, full: bool, lane: str,
+           as_json: bool) -> None:
+    with unit_of_work() as work:
+        deployment = deploy_service.request_deployment(
+            work.session, number, work.user, stage=stage, kind="full" if full else "iterative",
+            lane=lane, action=action.value)
+        deployment_id = deployment.id
+    _run_and_follow(deployment_id, as_json)
+
+
+def deploy(
+    number: int = NUMBER, stage: str | None = STAGE,
+    full: bool = typer.Option(False, "--full", help="Redeploy every service, changed or not."),
+    lane: str = typer.Option("", "--lane", help="The lane of a stage that has lanes."),
+    follow_: bool = typer.Option(True, "--follow/--no-follow",
+                                 help="Show the log as it runs (the inline runner always "
+                                      "waits for the deployment)."),
+    as_json: bool = JSON,
+) -> None:
+    """Deploy the order on a stage (iterative unless --full) and follow it."""
+    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_)
+
+
+def release(
+    number: int = NUMBER,
+    full: bool = typer.Option(False, "--full", help="Redeploy every service, changed or not."),
+    as_json: bool = JSON,
+) -> None:
+    """Deploy the order on the last stage (prod) and follow it."""
+    _start(number, Action.RELEASE, None, full, "", as_json)
+
+
+def rollback(
+    number: int = NUMBER, stage: str | None = STAGE,
+    to: str = typer.Option("", "--to", help="A kept release id (default: the previous one)."),
+    as_json: bool = JSON,
+) -> None:
+    """Switch the order's services back to the previous (or a kept) release. SQL is not undone."""
+    with unit_of_work() as work:
+        deployment = request_rollback(work.session, number, work.user, stage=stage,
+                                      to_release=to)
+        deployment_id = deployment.id
+    _run_and_follow(deployment_id, as_json)
+
+
+def _print_plan(plan: Plan) -> None:
+    output.console.print(f"plan for order {plan.order_id} on {plan.stage} ({plan.kind})",
+                         markup=False)
+    rows: list[list[Any]] = []
+    for svc in plan.services:
+        new = svc.branch_head[:10]
+        if svc.mode == "artifact":
+            new = f"main {svc.main_head[:10]} + {svc.branch} {svc.branch_head[:10]}"
+        old = svc.old_commit[:10] or "-"
+        change = "unchanged" if svc.action == "unchanged" else f"{old} → {new}"
+        sql = ", ".join(f"#{s.position + 1} {s.action}" for s in svc.statements) or "-"
+        batches = " | ".join(",".join(b) for b in svc.batches)
+        rows.append([svc.service, svc.mode, change, batches, svc.database or "-", sql])
+    output.table("services", ["service", "mode", "commit", "hosts (batches)", "database",
+                              "SQL"], rows)
+
+
+def plan(
+    number: int = NUMBER, stage: str | None = STAGE,
+    full: bool = typer.Option(False, "--full", help="Plan a full deploy."),
+    lane: str = typer.Option("", "--lane", help="The lane of a stage that has lanes."),
+    as_json: bool = JSON,
+) -> None:
+    """Show what a deploy would do; touches no host and no database."""
+    with unit_of_work() as work:
+        order = get_order(work.session, number)
+        target = stage or deploy_service.natural_stage(order)
+        result = deploy_service.build_plan(work.runtime, work.session, order, target,
+                                           "full" if full else "iterative", lane)
+    if as_json:
+        output.print_json(result.to_dict())
+    else:
+        _print_plan(result)
+
+
+def logs(
+    number: int = NUMBER,
+    deployment: int = typer.Option(0, "--deployment", "-d",
+                                   help="One deployment (default: the order's latest)."),
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends."),
+    as_json: bool = JSON,
+) -> None:
+    """Print a deployment's log."""
+    with unit_of_work() as work:
+        get_order(work.session, number)
+        query = select(Deployment).where(Deployment.order_id == number)
+        if deployment:
+            query = query.where(Deployment.id == deployment)
+        chosen = work.session.scalars(query.order_by(Deployment.id.desc())).first()
+        if chosen is None:
+            raise NotFound("deployment of order", number)
+        deployment_id = chosen.id
+        lines = list(work.session.scalars(select(LogLine).where(
+            LogLine.deployment_id == deployment_id).order_by(LogLine.id)))
+        data = [{"at": ln.at, "level": ln.level, "service": ln.service, "host": ln.host,
+                 "text": ln.text} for ln in lines]
+    if as_json:
+        output.print_json({"deployment": deployment_id, "lines": data})
+        return
+    if follow_:
+        follow(work.runtime, deployment_id, live=False)
+        return
+    for line in lines:
+        output.console.print(format_line(line), markup=False, soft_wrap=True)

@@ -1,0 +1,132 @@
+"""The deploy plan: what a deployment of an order on a stage would do, as data.
+
+Given the branch heads, the commit ledger and the SQL ledger, ``make_plan`` says
+for each service whether it deploys (and from which commit to which), which of its
+statements run or are skipped, and the hosts in their batches. It touches
+nothing; the engine carries a plan out and tests compare plans as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEPLOY, UNCHANGED = "deploy", "unchanged"
+RUN, SKIP, BLOCKED = "run", "skip", "blocked"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the commit ledger says was deployed for (order, service, stage)."""
+
+    branch_commit: str
+    main_commit: str
+    deployed_commit: str
+    release_id: str = ""
+
+
+@dataclass(frozen=True)
+class StatementInput:
+    position: int
+    checksum: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ServiceInput:
+    service: str
+    mode: str  # artifact | checkout
+    branch: str
+    branch_head: str
+    main_head: str = ""
+    ledger: LedgerEntry | None = None
+    hosts: tuple[str, ...] = ()
+    batch: int = 0
+    database: str = ""
+    statements: tuple[StatementInput, ...] = ()
+    sql_status: dict[str, str] = field(default_factory=dict)
+    """checksum → status in the SQL ledger of this order on the stage's database."""
+
+
+@dataclass(frozen=True)
+class StatementPlan:
+    position: int
+    checksum: str
+    text: str
+    action: str  # run | skip | blocked
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    service: str
+    mode: str
+    action: str  # deploy | unchanged
+    branch: str
+    old_commit: str
+    branch_head: str
+    main_head: str
+    hosts: tuple[str, ...]
+    batches: tuple[tuple[str, ...], ...]
+    database: str
+    statements: tuple[StatementPlan, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    order_id: int
+    stage: str
+    kind: str  # iterative | full
+    services: tuple[ServicePlan, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def blocked(self) -> list[StatementPlan]:
+        return [s for svc in self.services for s in svc.statements if s.action == BLOCKED]
+
+
+def batches(hosts: tuple[str, ...], size: int) -> tuple[tuple[str, ...], ...]:
+    """Hosts in switch batches of ``size`` (0: all at once)."""
+    if not hosts:
+        return ()
+    step = size if size > 0 else len(hosts)
+    return tuple(hosts[i:i + step] for i in range(0, len(hosts), step))
+
+
+def _changed(svc: ServiceInput) -> bool:
+    if svc.ledger is None:
+        return True
+    if svc.mode == "artifact":
+        return (svc.branch_head, svc.main_head) != (svc.ledger.branch_commit,
+                                                    svc.ledger.main_commit)
+    return svc.branch_head != svc.ledger.branch_commit
+
+
+def _statement(stmt: StatementInput, status: str) -> StatementPlan:
+    if status == "success":
+        action = SKIP
+    elif status in ("unknown", "running"):
+        action = BLOCKED
+    else:
+        action = RUN
+    return StatementPlan(stmt.position, stmt.checksum, stmt.text, action, status)
+
+
+def plan_service(svc: ServiceInput, kind: str) -> ServicePlan:
+    action = DEPLOY if kind == "full" or _changed(svc) else UNCHANGED
+    statements = tuple(_statement(s, svc.sql_status.get(s.checksum, ""))
+                       for s in svc.statements) if svc.database else ()
+    return ServicePlan(
+        service=svc.service, mode=svc.mode, action=action, branch=svc.branch,
+        old_commit=svc.ledger.deployed_commit if svc.ledger else "",
+        branch_head=svc.branch_head, main_head=svc.main_head, hosts=svc.hosts,
+        batches=batches(svc.hosts, svc.batch), database=svc.database, statements=statements,
+    )
+
+
+def make_plan(order_id: int, stage: str, kind: str, services: list[ServiceInput]) -> Plan:
+    if kind not in ("iterative", "full"):
+        raise ValueError(f"unknown deploy kind {kind!r}")
+    return Plan(order_id, stage, kind, tuple(plan_service(s, kind) for s in services))

@@ -1,0 +1,69 @@
+"""Artifacts: main + the order's branch, merged, built and packed on the control machine.
+
+An artifact is keyed by the pair (main head, branch head) of its repository. When
+an earlier stage already built that pair, the same archive is shipped again:
+same merge commit, same bytes, same checksum — what was verified is what ships.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from golive.adapters.build import Archive, pack, run_build, sha256_of
+from golive.adapters.git import Mirror
+
+
+@dataclass(frozen=True)
+class Artifact:
+    merge_commit: str
+    archive: Archive
+    reused: bool
+
+
+def _cache_paths(home: Path, mirror: Mirror, main: str, branch: str) -> tuple[Path, Path]:
+    folder = home / "artifacts" / mirror.path.name
+    stem = f"{main[:16]}-{branch[:16]}"
+    return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
+
+
+def _cached(archive_path: Path, meta_path: Path) -> Artifact | None:
+    if not (archive_path.exists() and meta_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    if sha256_of(archive_path) != meta["sha256"]:
+        return None  # a damaged cache entry is rebuilt, never shipped
+    archive = Archive(archive_path, meta["sha256"], archive_path.stat().st_size, meta["files"])
+    return Artifact(meta["merge_commit"], archive, True)
+
+
+def prepare_artifact(
+    home: Path, mirror: Mirror, main: str, branch: str, *, build: str, timeout: float,
+    folders: list[str], exclude: list[str], merge_message: str, work_dir: Path,
+    env: Callable[[str], Mapping[str, str]], on_line: Callable[[str], None],
+) -> Artifact:
+    """The artifact for (main, branch): from the cache, or merged, built and packed now.
+
+    ``env(merge_commit)`` gives the GOLIVE_* variables for the build.
+    """
+    archive_path, meta_path = _cache_paths(home, mirror, main, branch)
+    found = _cached(archive_path, meta_path)
+    if found is not None:
+        return found
+    worktree = work_dir / "worktree"
+    merge_commit = mirror.merged_worktree(main, branch, worktree, merge_message)
+    try:
+        run_build(build, worktree, env(merge_commit), timeout, on_line)
+        staging = work_dir / "archive.tar.gz"
+        archive = pack(worktree, folders, exclude, staging)
+    finally:
+        mirror.remove_worktree(worktree)
+    archive_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(staging, archive_path)
+    meta_path.write_text(json.dumps({"merge_commit": merge_commit, "sha256": archive.sha256,
+                                     "files": archive.files}))
+    return Artifact(merge_commit, Archive(archive_path, archive.sha256, archive.size,
+                                          archive.files), False)

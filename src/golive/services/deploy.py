@@ -1,0 +1,374 @@
+"""One deployment of an order on one stage, end to end (DESIGN §3).
+
+``request_deployment`` moves the order to ``<stage>:deploying`` and writes a
+deployment record; a runner (``worker/``) then calls ``run_deployment`` with its
+id, in this process or another. The engine:
+
+1. plans (``domain.plan``) from the branch heads and the ledgers;
+2. artifact mode: merges, builds and packs each changed service once on the
+   control machine (or reuses the artifact an earlier stage built);
+3. phase one: every host of every changed service receives and unpacks its
+   release, in parallel — no host serves new code yet;
+4. runs the order's SQL not yet run on each database;
+5. phase two: switches ``current`` batch by batch with post-deploy commands and
+   the health check after each batch (checkout mode: fetch, checkout, build,
+   post-deploy on each host); any failure switches every host already switched
+   in this deployment back, and the deployment fails;
+6. records the commit ledger, removes old releases, and after the last stage
+   pushes the merge to the main branch with the tag ``golive/<order>``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from golive.adapters.git import Mirror
+from golive.adapters.sqltarget import open_target
+from golive.domain import plan as planning
+from golive.domain.release import release_id
+from golive.domain.workflow import Action
+from golive.errors import DeployError, GoliveError, InputError
+from golive.services import ledger, rollout
+from golive.services.artifacts import Artifact, prepare_artifact
+from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
+from golive.services.orders import get_order, transition
+from golive.services.progress import Reporter
+from golive.services.rollback import rollback_hosts
+from golive.services.runtime import Runtime
+from golive.services.work import HostRef, ItemWork, load_items, secrets_of
+from golive.store.models import Deployment, Order, User, utcnow
+
+
+def natural_stage(order: Order) -> str:
+    """The stage a deploy of ``order`` goes to by default (the rules check it)."""
+    stages = tuple(order.project.stages)
+    current, _, phase = order.state.partition(":")
+    if order.state == "done":
+        return stages[-1]
+    if current not in stages:
+        return stages[0]
+    index = stages.index(current)
+    if phase == "passed" and index + 1 < len(stages):
+        return stages[index + 1]
+    return current
+
+
+def request_deployment(session: Session, order_id: int, by: User, *, stage: str | None = None,
+                       kind: str = "iterative", lane: str = "",
+                       action: str = Action.DEPLOY.value) -> Deployment:
+    """Move the order to deploying and write the deployment record (caller commits)."""
+    if kind not in ("iterative", "full"):
+        raise InputError(f"unknown deploy kind {kind!r}: iterative or full")
+    order = get_order(session, order_id)
+    target = stage or natural_stage(order)
+    order = transition(session, order_id, action, by, stage=target)
+    deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
+                            status="pending", requested_by=by.name)
+    session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def mirror_for(runtime: Runtime, item: ItemWork) -> Mirror:
+    return Mirror.at(runtime.settings.home / "repos", item.repo)
+
+
+def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kind: str,
+               lane: str = "") -> planning.Plan:
+    """Fetch the mirrors and compute what a deployment would do; touches no host."""
+    inputs = []
+    for item in load_items(order, stage, runtime.box, lane):
+        mirror = mirror_for(runtime, item)
+        try:
+            mirror.fetch()
+            branch_head = mirror.resolve(item.branch)
+            main_head = mirror.resolve(item.main_branch) if item.mode == "artifact" else ""
+        except DeployError as exc:
+            exc.service = item.service
+            exc.message = f"service {item.service}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        status = ledger.sql_status(session, item.database.id, order.id) if item.database else {}
+        inputs.append(planning.ServiceInput(
+            service=item.service, mode=item.mode, branch=item.branch, branch_head=branch_head,
+            main_head=main_head, ledger=ledger.commit_entry(session, order.id, item.service_id,
+                                                            stage),
+            hosts=tuple(h.name for h in item.hosts), batch=item.batch,
+            database=item.database.name if item.database else "",
+            statements=tuple(planning.StatementInput(s.position, s.checksum, s.text)
+                             for s in item.statements),
+            sql_status=status,
+        ))
+    return planning.make_plan(order.id, stage, kind, inputs)
+
+
+def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> Artifact:
+    mirror = mirror_for(run.runtime, item)
+    result: list[Artifact] = []
+
+    def body() -> str:
+        artifact = prepare_artifact(
+            run.runtime.settings.home, mirror, svc_plan.main_head, svc_plan.branch_head,
+            build=item.build, timeout=item.build_timeout, folders=item.pack,
+            exclude=item.exclude,
+            merge_message=f"Merge {item.branch} (golive order {run.order_id})",
+            work_dir=run.runtime.settings.home / "work" / f"d{run.deployment_id}" / item.service,
+            env=lambda commit: run.env(item, commit), on_line=run.log(item),
+        )
+        result.append(artifact)
+        how = "reused from an earlier stage" if artifact.reused else "built"
+        return f"{how}: merge {artifact.merge_commit[:12]}, {artifact.archive.files} files"
+
+    try:
+        step(run, "build", item, None, body)
+    except DeployError as exc:
+        raise about(exc, item) from None
+    return result[0]
+
+
+def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
+    marker = f"{run.rid} {artifact.merge_commit} {artifact.archive.sha256}"
+
+    def job(host: HostRef) -> Callable[[], None]:
+        def body() -> str:
+            transport = run.transport(host)
+            previous = rollout.distribute(transport, item, run.rid, artifact.archive, marker,
+                                          run.log(item, host))
+            run.previous[(item.service_id, host.id)] = previous
+            return f"release {run.rid} ready; current {previous or 'none'}"
+
+        def guarded() -> None:
+            try:
+                step(run, "receive", item, host, body)
+            except DeployError as exc:
+                raise about(exc, item, host) from None
+
+        return guarded
+
+    parallel(run, [job(h) for h in item.hosts])
+
+
+def _run_sql(run: DeployRun, item: ItemWork) -> tuple[int, int]:
+    if not item.statements or item.database is None:
+        return 0, 0
+    database = item.database
+    target = open_target(database.name, database.url)
+    counts: list[ledger.SqlRun] = []
+
+    def body() -> str:
+        result = ledger.run_statements(
+            run.runtime.store.sessions, target, database.id, run.order_id, run.stage, run.by,
+            item.statements, run.log(item))
+        counts.append(result)
+        return f"{result.ran} ran, {result.skipped} already ran"
+
+    try:
+        step(run, "sql", item, None, body)
+    except DeployError as exc:
+        raise about(exc, item) from None
+    finally:
+        target.close()
+    return counts[0].ran, counts[0].skipped
+
+
+def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
+                     commit: str) -> None:
+    hosts = {h.name: h for h in item.hosts}
+    for batch in plan.batches:
+        def job(host: HostRef) -> Callable[[], None]:
+            def body() -> str:
+                transport = run.transport(host)
+                previous = run.previous.get((item.service_id, host.id))
+                rollout.switch(transport, item, run.rid)
+                run.switched.append(Switched(item, host, previous))
+                cwd = rollout.release_dir(transport, item, run.rid)
+                env = run.env(item, commit, host, previous)
+                rollout.run_hooks(transport, item.post_deploy, cwd, env, run.log(item, host))
+                rollout.health_check(transport, item, cwd, env, run.log(item, host))
+                return f"current → {run.rid}"
+
+            def guarded() -> None:
+                try:
+                    step(run, "switch", item, host, body)
+                except DeployError as exc:
+                    raise about(exc, item, host) from None
+
+            return guarded
+
+        parallel(run, [job(hosts[name]) for name in batch])
+
+
+def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan) -> str:
+    hosts = {h.name: h for h in item.hosts}
+    heads: list[str] = []
+    for batch in plan.batches:
+        def job(host: HostRef) -> Callable[[], None]:
+            def body() -> str:
+                transport = run.transport(host)
+                before, head = rollout.checkout(transport, item, run.log(item, host))
+                run.switched.append(Switched(item, host, before or None, checkout_mode=True))
+                heads.append(head)
+                cwd = rollout.base_path(transport, item)
+                env = run.env(item, head, host)
+                if item.build.strip():
+                    rollout.run_hooks(transport, [item.build], cwd, env, run.log(item, host))
+                rollout.run_hooks(transport, item.post_deploy, cwd, env, run.log(item, host))
+                rollout.health_check(transport, item, cwd, env, run.log(item, host))
+                return f"{item.branch} at {head[:12]}"
+
+            def guarded() -> None:
+                try:
+                    step(run, "checkout", item, host, body)
+                except DeployError as exc:
+                    raise about(exc, item, host) from None
+
+            return guarded
+
+        parallel(run, [job(hosts[name]) for name in batch])
+    return heads[0] if heads else plan.branch_head
+
+
+def _finish_service(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
+                    commit: str) -> None:
+    with run.runtime.store.session() as session:
+        entry = planning.LedgerEntry(plan.branch_head, plan.main_head, commit,
+                                     run.rid if item.mode == "artifact" else "")
+        ledger.record_commit(session, run.order_id, item.service_id, run.stage, entry,
+                             run.deployment_id)
+        session.commit()
+    if item.mode == "artifact":
+        for host in item.hosts:
+            try:
+                rollout.cleanup(run.transport(host), item, run.log(item, host))
+            except GoliveError as exc:
+                run.log(item, host, level="warning")(f"old releases not removed: {exc}")
+
+
+def _push_merges(run: DeployRun) -> None:
+    """After the last stage: each merge onto the main branch, tagged golive/<order>."""
+    with run.runtime.store.session() as session:
+        entries = {item.service_id: ledger.commit_entry(session, run.order_id, item.service_id,
+                                                        run.stage) for item in run.items}
+    for item in run.items:
+        entry = entries[item.service_id]
+        if item.mode != "artifact" or entry is None:
+            continue
+        try:
+            mirror_for(run.runtime, item).push_release(entry.deployed_commit, item.main_branch,
+                                                       f"golive/{run.order_id}")
+            run.log(item)(f"pushed {entry.deployed_commit[:12]} to {item.main_branch}, "
+                          f"tagged golive/{run.order_id}")
+        except GoliveError as exc:
+            run.log(item, level="error")(f"the merge was not pushed to {item.main_branch}: "
+                                         f"{exc}; push it by hand")
+
+
+def _deploy(run: DeployRun, plan: planning.Plan) -> None:
+    if plan.blocked:
+        first = plan.blocked[0]
+        raise DeployError(f"SQL #{first.position + 1} is {first.status} on its database: "
+                          f"resolve it with `golive sql resolve {run.order_id} "
+                          f"{first.position + 1}` before deploying")
+    plans = {p.service: p for p in plan.services}
+    moving = [i for i in run.items if plans[i.service].action == planning.DEPLOY]
+    for item in run.items:
+        if plans[item.service].action == planning.UNCHANGED:
+            run.log(item)(f"unchanged since the last deploy on {run.stage}: skipped")
+    artifacts = {i.service: _prepare(run, i, plans[i.service])
+                 for i in moving if i.mode == "artifact"}
+    for item in moving:
+        if item.mode == "artifact":
+            _distribute(run, item, artifacts[item.service])
+    for item in run.items:
+        _run_sql(run, item)
+    try:
+        commits: dict[str, str] = {}
+        for item in moving:
+            if item.mode == "artifact":
+                commits[item.service] = artifacts[item.service].merge_commit
+                _switch_artifact(run, item, plans[item.service], commits[item.service])
+            else:
+                commits[item.service] = _switch_checkout(run, item, plans[item.service])
+    except GoliveError:
+        switch_back(run)
+        raise
+    for item in moving:
+        _finish_service(run, item, plans[item.service], commits[item.service])
+    if run.is_last_stage:
+        _push_merges(run)
+
+
+def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
+    with runtime.store.session() as session:
+        deployment = session.get(Deployment, deployment_id)
+        if deployment is None:
+            raise InputError(f"deployment {deployment_id} does not exist")
+        deployment.status, deployment.started_at = "running", utcnow()
+        order = get_order(session, deployment.order_id)
+        stages = list(order.project.stages)
+        items = load_items(order, deployment.stage, runtime.box, deployment.lane)
+        started = utcnow()
+        run = DeployRun(
+            runtime, deployment.id, order.id, order.project.name, deployment.stage,
+            deployment.lane, deployment.kind, deployment.requested_by,
+            deployment.stage == stages[-1],
+            Reporter(runtime.store.sessions, deployment.id, secrets_of(items)),
+            release_id(started, deployment.id), items, target_release=deployment.target_release,
+        )
+        session.commit()
+    return run
+
+
+def _plan_for(run: DeployRun) -> planning.Plan:
+    with run.runtime.store.session() as session:
+        order = get_order(session, run.order_id)
+        return build_plan(run.runtime, session, order, run.stage, run.kind, run.lane)
+
+
+def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
+         action: str | None, by: str | None) -> None:
+    with runtime.store.session() as session:
+        deployment = session.get_one(Deployment, deployment_id)
+        deployment.status = "succeeded" if ok else "failed"
+        deployment.finished_at, deployment.error = utcnow(), error
+        if action is not None:
+            user = session.scalar(select(User).where(User.name == by)) if by else None
+            transition(session, deployment.order_id, action, user, reason=error[:500])
+        session.commit()
+
+
+def run_deployment(runtime: Runtime, deployment_id: int) -> bool:
+    """Carry out a deployment record; True if it succeeded. Never raises for a failure."""
+    run = _open_run(runtime, deployment_id)
+    is_rollback = run.kind == "rollback"
+    try:
+        run.reporter.log(f"{run.kind} deployment of order {run.order_id} on {run.stage} "
+                         f"started by {run.by}")
+        if is_rollback:
+            rollback_hosts(run, run.target_release)
+        else:
+            _deploy(run, _plan_for(run))
+    except GoliveError as exc:
+        run.reporter.log(exc.message, level="error")
+        _end(runtime, deployment_id, False, exc.message,
+             None if is_rollback else Action.FAIL.value, None)
+        return False
+    except Exception as exc:  # a bug: keep the trace in the log, fail the deployment
+        run.reporter.log("internal error:\n" + traceback.format_exc(), level="error")
+        _end(runtime, deployment_id, False, f"internal error: {exc}",
+             None if is_rollback else Action.FAIL.value, None)
+        return False
+    finally:
+        run.close()
+    run.reporter.log(f"{run.kind} deployment of order {run.order_id} on {run.stage} succeeded")
+    if is_rollback:
+        _end(runtime, deployment_id, True, "", Action.ROLLBACK.value, run.by)
+    else:
+        _end(runtime, deployment_id, True, "", Action.SUCCEED.value, None)
+    return True
+
+

@@ -1,0 +1,142 @@
+"""The running state of one deployment, shared by deploy and rollback.
+
+``DeployRun`` holds what the engine's threads share: the plain data of the
+order's items, the open transports (one per host, reused for the whole
+deployment), the hosts switched so far and how to put them back, and the
+reporter that writes steps and log lines to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from golive.adapters.transport import Transport
+from golive.errors import DeployError, GoliveError
+from golive.services import rollout
+from golive.services.progress import Reporter
+from golive.services.runtime import Runtime
+from golive.services.work import HostRef, ItemWork, open_transport
+
+MAX_PARALLEL_HOSTS = 16
+
+
+@dataclass
+class Switched:
+    """A host switched in this deployment, and how to put it back."""
+
+    item: ItemWork
+    host: HostRef
+    previous: str | None
+    checkout_mode: bool = False
+
+
+@dataclass
+class DeployRun:
+    runtime: Runtime
+    deployment_id: int
+    order_id: int
+    project: str
+    stage: str
+    lane: str
+    kind: str
+    by: str
+    is_last_stage: bool
+    reporter: Reporter
+    rid: str
+    items: list[ItemWork]
+    transports: dict[int, Transport] = field(default_factory=dict)
+    target_release: str = ""
+    switched: list[Switched] = field(default_factory=list)
+    previous: dict[tuple[int, int], str | None] = field(default_factory=dict)
+
+    def transport(self, host: HostRef) -> Transport:
+        if host.id not in self.transports:
+            self.transports[host.id] = open_transport(host)
+        return self.transports[host.id]
+
+    def log(self, item: ItemWork | None = None, host: HostRef | None = None,
+            level: str = "info") -> Callable[[str], None]:
+        service = item.service if item else ""
+        host_name = host.name if host else ""
+        return lambda text: self.reporter.log(text, service=service, host=host_name,
+                                              level=level)
+
+    def env(self, item: ItemWork, commit: str, host: HostRef | None = None,
+            previous: str | None = None) -> dict[str, str]:
+        path = ""
+        if host is not None:
+            path = rollout.release_dir(self.transport(host), item, self.rid)
+        return {
+            "GOLIVE_PROJECT": self.project, "GOLIVE_SERVICE": item.service,
+            "GOLIVE_STAGE": self.stage, "GOLIVE_ORDER_ID": str(self.order_id),
+            "GOLIVE_BRANCH": item.branch, "GOLIVE_COMMIT": commit,
+            "GOLIVE_RELEASE": self.rid if item.mode == "artifact" else "",
+            "GOLIVE_RELEASE_PATH": path if item.mode == "artifact" else "",
+            "GOLIVE_PREVIOUS_RELEASE": previous or "", "GOLIVE_HOST": host.name if host else "",
+            "GOLIVE_DEPLOY_KIND": self.kind,
+        }
+
+    def close(self) -> None:
+        for transport in self.transports.values():
+            transport.close()
+
+
+def parallel(run: DeployRun, jobs: list[Callable[[], None]]) -> None:
+    """Run the jobs on up to MAX_PARALLEL_HOSTS threads; raise the first error."""
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def step(run: DeployRun, name: str, item: ItemWork, host: HostRef | None,
+          body: Callable[[], str]) -> None:
+    """Run ``body`` as a recorded step; its return value is the step's message."""
+    step = run.reporter.start_step(name, service_id=item.service_id,
+                                   host_id=host.id if host else None)
+    try:
+        message = body()
+    except GoliveError as exc:
+        run.reporter.end_step(step, "failed", exc.message)
+        raise
+    except Exception as exc:
+        run.reporter.end_step(step, "failed", f"internal error: {exc}")
+        raise
+    run.reporter.end_step(step, "done", message)
+
+
+def about(exc: DeployError, item: ItemWork, host: HostRef | None = None) -> DeployError:
+    """``exc`` with the service (and host) named at the front of its message."""
+    if not exc.service:
+        exc.service = item.service
+        exc.message = f"service {item.service}: {exc.message}"
+    if host is not None and not exc.host:
+        exc.host = host.name
+        exc.message = f"{exc.message} (host {host.name})"
+    exc.args = (exc.message,)
+    return exc
+
+
+def switch_back(run: DeployRun) -> None:
+    """Put every host switched in this deployment back where it was."""
+    for done in reversed(run.switched):
+        log = run.log(done.item, done.host, level="warning")
+        try:
+            transport = run.transport(done.host)
+            if done.checkout_mode:
+                if done.previous:
+                    rollout.checkout_back(transport, done.item, done.previous)
+                    log(f"switched back to {done.previous[:12]}")
+                else:
+                    log("first checkout on this host: nothing to switch back to")
+                continue
+            rollout.switch(transport, done.item, done.previous)
+            log(f"switched back to {done.previous or 'no release'}")
+        except GoliveError as exc:
+            run.log(done.item, done.host, level="error")(f"switching back failed: {exc}")

@@ -1,0 +1,48 @@
+"""Progress of a running deployment, written to the store as it happens.
+
+Every step change and log line is its own short committed transaction, so the
+CLI, the server and other processes see them at once. Secrets are masked in
+every line.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from golive.store.models import DeploymentStep, LogLine, utcnow
+from golive.store.secrets import mask_text
+
+
+@dataclass
+class Reporter:
+    sessions: sessionmaker[Session]
+    deployment_id: int
+    secrets: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def log(self, text: str, *, service: str = "", host: str = "", level: str = "info") -> None:
+        clean = mask_text(text, self.secrets)
+        with self.sessions() as session:
+            session.add(LogLine(deployment_id=self.deployment_id, level=level, service=service,
+                                host=host, text=clean))
+            session.commit()
+
+    def start_step(self, name: str, *, service_id: int | None = None,
+                   host_id: int | None = None) -> int:
+        with self.sessions() as session:
+            step = DeploymentStep(deployment_id=self.deployment_id, name=name,
+                                  service_id=service_id, host_id=host_id, status="running",
+                                  started_at=utcnow())
+            session.add(step)
+            session.commit()
+            return step.id
+
+    def end_step(self, step_id: int, status: str, message: str = "") -> None:
+        with self.sessions() as session:
+            step = session.get_one(DeploymentStep, step_id)
+            step.status, step.finished_at = status, utcnow()
+            step.message = mask_text(message, self.secrets)
+            session.commit()

@@ -1,0 +1,123 @@
+"""What the engine does on one host: receive and unpack a release, switch, check.
+
+Each function takes an open transport and the item's plain data, runs the
+commands built by ``domain.release`` and returns what the engine needs to
+record. Failures are golive errors naming the host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping
+from shlex import quote
+
+from golive.adapters.build import Archive
+from golive.adapters.transport import Transport
+from golive.domain import release
+from golive.errors import CommandFailed
+from golive.services.work import ItemWork
+
+Log = Callable[[str], None]
+HOOK_TIMEOUT = 600.0
+
+
+def base_path(transport: Transport, item: ItemWork) -> str:
+    return transport.resolve(item.path)
+
+
+def current_release(transport: Transport, path: str) -> str | None:
+    return release.current_id(transport.run(release.read_current(path)).output)
+
+
+def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
+               marker: str, log: Log) -> str | None:
+    """Phase one on a host: the release unpacked and verified; the current release id."""
+    path = base_path(transport, item)
+    transport.run(release.prepare_layout(path))
+    previous = current_release(transport, path)
+    transport.put_file(archive.path, release.incoming_archive(path, rid))
+    transport.run(release.unpack(path, rid, archive.sha256, marker))
+    shared = release.link_shared(path, rid, item.shared)
+    if shared:
+        transport.run(shared)
+    log(f"release {rid} unpacked ({archive.files} files, sha256 {archive.sha256[:12]}), "
+        f"current is {previous or 'none'}")
+    return previous
+
+
+def switch(transport: Transport, item: ItemWork, rid: str | None) -> None:
+    transport.run(release.switch(base_path(transport, item), rid))
+
+
+def run_hooks(transport: Transport, commands: list[str], cwd: str, env: Mapping[str, str],
+              log: Log) -> None:
+    for command in commands:
+        log(f"$ {command}")
+        transport.run(command, cwd=cwd, env=env, timeout=HOOK_TIMEOUT, on_line=log)
+
+
+def health_check(transport: Transport, item: ItemWork, cwd: str, env: Mapping[str, str],
+                 log: Log) -> None:
+    check = item.health_check
+    if not check:
+        return
+    timeout, retries = int(check.get("timeout", 10)), int(check.get("retries", 3))
+    if check.get("http"):
+        probe = f"curl -fsS -o /dev/null --max-time {timeout} {quote(check['http'])}"
+    else:
+        probe = str(check["command"])
+    command = (f"n=0; until {probe}; do n=$((n+1)); [ $n -gt {retries} ] && exit 1; "
+               f"sleep 1; done")
+    log(f"health check: {check.get('http') or check.get('command')}")
+    try:
+        transport.run(command, cwd=cwd, env=env, timeout=(timeout + 1) * (retries + 1) + 5,
+                      on_line=log)
+    except CommandFailed as exc:
+        raise CommandFailed(f"host {transport.host_name}: health check failed: "
+                            f"{check.get('http') or check.get('command')}",
+                            host=transport.host_name, command=exc.command,
+                            returncode=exc.returncode, output=exc.output) from None
+
+
+def cleanup(transport: Transport, item: ItemWork, log: Log) -> None:
+    path = base_path(transport, item)
+    listing = transport.run(release.list_releases(path)).output
+    current = current_release(transport, path)
+    doomed = release.releases_to_remove(listing, current, item.keep_releases)
+    command = release.remove_releases(path, doomed)
+    if command:
+        transport.run(command)
+        log(f"removed old releases: {', '.join(doomed)}")
+
+
+def release_exists(transport: Transport, item: ItemWork, rid: str) -> bool:
+    path = release.release_path(base_path(transport, item), rid)
+    return transport.run(f"test -d {quote(path)}", check=False).exit_code == 0
+
+
+def previous_release(transport: Transport, item: ItemWork) -> str | None:
+    """The newest release older than ``current``, for a plain rollback."""
+    path = base_path(transport, item)
+    current = current_release(transport, path)
+    ids = sorted(line.strip() for line in transport.run(release.list_releases(path))
+                 .output.splitlines() if release.RELEASE_ID.match(line.strip()))
+    older = [rid for rid in ids if current is None or rid < current]
+    return older[-1] if older else None
+
+
+def checkout(transport: Transport, item: ItemWork, log: Log) -> tuple[str, str]:
+    """Checkout mode on a host: (commit before, commit now) of the working copy."""
+    path = base_path(transport, item)
+    before = transport.run(release.read_head(path)).output.strip()
+    lines = transport.run(release.checkout(path, item.repo, item.branch), on_line=log)
+    head = lines.output.strip().splitlines()[-1] if lines.output.strip() else ""
+    return before, head
+
+
+def checkout_back(transport: Transport, item: ItemWork, commit: str) -> None:
+    path = base_path(transport, item)
+    transport.run(release.checkout_commit(path, item.branch, commit))
+
+
+def release_dir(transport: Transport, item: ItemWork, rid: str) -> str:
+    return posixpath.join(base_path(transport, item), "releases", rid)

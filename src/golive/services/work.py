@@ -1,0 +1,145 @@
+"""What one deployment works on, read from the store once, as plain data.
+
+The engine's threads use these objects, never ORM rows bound to a session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from golive.adapters.transport import LocalTransport, Transport
+from golive.errors import DeployError, InputError
+from golive.store.models import Host, Order, ServiceStage, SqlStatement
+from golive.store.secrets import SecretBox
+
+
+@dataclass(frozen=True)
+class HostRef:
+    id: int
+    name: str
+    transport: str
+    root: str
+    address: str
+    port: int
+    user: str
+    key_path: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class DatabaseRef:
+    id: int
+    name: str
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StatementRef:
+    id: int
+    position: int
+    text: str
+    checksum: str
+
+
+@dataclass
+class ItemWork:
+    """One service of the order on the deployment's stage."""
+
+    service_id: int
+    service: str
+    repo: str
+    main_branch: str
+    branch: str
+    build: str
+    build_timeout: int
+    pack: list[str]
+    exclude: list[str]
+    shared: list[str]
+    post_deploy: list[str]
+    rollback_hooks: list[str]
+    health_check: dict[str, Any] | None
+    mode: str
+    path: str
+    batch: int
+    keep_releases: int
+    hosts: list[HostRef]
+    database: DatabaseRef | None
+    statements: list[StatementRef]
+
+
+def host_ref(host: Host, box: SecretBox) -> HostRef:
+    return HostRef(host.id, host.name, host.transport, host.root, host.address, host.port,
+                   host.user, host.key_path,
+                   box.open(host.password_enc) if host.password_enc else "")
+
+
+def open_transport(host: HostRef) -> Transport:
+    """A transport to ``host``; its errors name the host."""
+    if host.transport == "local":
+        return LocalTransport(host.name, Path(host.root))
+    raise DeployError(f"host {host.name}: the {host.transport} transport is not available "
+                      "in this version of golive; use transport: local", host=host.name)
+
+
+def _stage_of(item_service_stages: list[ServiceStage], stage: str) -> ServiceStage | None:
+    return next((s for s in item_service_stages if s.stage == stage), None)
+
+
+def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> list[HostRef]:
+    deploy = [sh for sh in setting.hosts if sh.kind == "deploy"]
+    lanes = sorted({sh.lane for sh in deploy if sh.lane})
+    if lanes:
+        chosen = lane or lanes[0]
+        if chosen not in lanes:
+            raise InputError(f"lane {chosen} is not one of {', '.join(lanes)}")
+        deploy = [sh for sh in deploy if sh.lane == chosen]
+    return [host_ref(sh.host, box) for sh in deploy]
+
+
+def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list[ItemWork]:
+    """The order's services as they are set up on ``stage``; InputError if one is not."""
+    items = []
+    for item in order.items:
+        svc = item.service
+        setting = _stage_of(list(svc.stages), stage)
+        if setting is None:
+            raise InputError(f"service {svc.name} has no settings for stage {stage}: add "
+                             f"services[].stages.{stage} to golive.yaml")
+        database = None
+        if setting.database is not None:
+            database = DatabaseRef(setting.database.id, setting.database.name,
+                                   box.open(setting.database.url_enc))
+        statements = [_statement(s) for s in item.statements]
+        if statements and database is None:
+            raise InputError(f"service {svc.name} has SQL in the order but no database on "
+                             f"stage {stage}")
+        items.append(ItemWork(
+            service_id=svc.id, service=svc.name, repo=svc.repo, main_branch=svc.main_branch,
+            branch=item.branch, build=svc.build, build_timeout=svc.build_timeout,
+            pack=list(svc.pack), exclude=list(svc.exclude), shared=list(svc.shared),
+            post_deploy=list(svc.post_deploy), rollback_hooks=list(svc.rollback_hooks),
+            health_check=svc.health_check, mode=setting.mode, path=setting.path,
+            batch=setting.batch, keep_releases=setting.keep_releases,
+            hosts=_hosts(setting, lane, box), database=database, statements=statements,
+        ))
+    return items
+
+
+def _statement(row: SqlStatement) -> StatementRef:
+    return StatementRef(row.id, row.position, row.text, row.checksum)
+
+
+def secrets_of(items: list[ItemWork]) -> list[str]:
+    """Every secret a deployment could print by accident, for masking its log."""
+    found: list[str] = []
+    for item in items:
+        if item.database is not None:
+            password = make_url(item.database.url).password
+            if password:
+                found.append(str(password))
+        found += [h.password for h in item.hosts if h.password]
+    return found

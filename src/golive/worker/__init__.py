@@ -1,0 +1,1 @@
+"""Task backends that run deployment records: inline (threads) now, Celery later."""
