@@ -149,15 +149,25 @@ def test_the_console_script_exits_with_the_contract_codes(
     assert done.returncode == 0 and json.loads(done.stdout) == []
 
 
-def test_demo_files_a_submitted_order(capsys: pytest.CaptureFixture[str],
-                                      golive_home: Path) -> None:
-    code, out, err = run(capsys, "demo", "--no-serve")
+def test_demo_takes_an_order_to_done(capsys: pytest.CaptureFixture[str],
+                                     golive_home: Path) -> None:
+    code, demo_out, err = run(capsys, "demo", "--no-serve")
     assert code == 0, err
-    assert "order 1 filed by alice" in out
+    assert "order 1 is now done" in demo_out
     code, out, _ = run(capsys, "order", "show", "1", "--json")
     order = json.loads(out)
-    assert order["state"] == "submitted" and order["project"] == "demo-shop"
+    assert order["state"] == "done" and order["project"] == "demo-shop"
     assert [i["service"] for i in order["items"]] == ["web", "orders"]
-    assert (golive_home / "demo" / "repos" / "web.git" / "HEAD").exists()
-    # a second run starts from scratch and still works
-    assert run(capsys, "demo", "--no-serve")[0] == 0
+    actions = [(h["actor"], h["action"]) for h in order["history"]]
+    assert actions[:3] == [("alice", "create"), ("alice", "submit"), ("alice", "deploy")]
+    assert ("rita", "release") in actions and actions[-1] == ("system", "succeed")
+    current = golive_home / "demo" / "hosts" / "prod-2" / "srv" / "web" / "current"
+    assert current.is_symlink() and (current / "dist" / "coupon.html").exists()
+    # the iterative redeploy on test moved web only and ran no statement twice
+    assert "unchanged since the last deploy on test: skipped" in demo_out
+    assert demo_out.count("SQL #1 ran on demo-shop-main") == 1
+    assert "SQL #1 already ran on demo-shop-main: skipped" in demo_out
+    # a second run starts the world from scratch and still works
+    code, out, err = run(capsys, "demo", "--no-serve")
+    assert code == 0, err
+    assert "order 2 is now done" in out

@@ -65,7 +65,7 @@ def _link_escapes(link_path: str, target: str) -> bool:
 
 
 def _members(worktree: Path, folders: list[str], exclude: list[str]) -> list[Path]:
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", exclude)
+    spec = pathspec.GitIgnoreSpec.from_lines(exclude)
     starts = []
     for folder in folders or ["."]:
         if posixpath.isabs(folder) or ".." in Path(folder).parts:

@@ -54,7 +54,7 @@ def format_line(line: LogLine) -> str:
 
 
 def follow(runtime: Runtime, deployment_id: int, *, done: Callable[[], bool] | None = None,
-           interval: float = 0.3, live: bool = True) -> str:
+           interval: float = 0.3, live: bool = True, steps: bool = True) -> str:
     """Print the deployment's log as it grows and its steps; the final status."""
     last = 0
     status = ""
@@ -79,7 +79,7 @@ def follow(runtime: Runtime, deployment_id: int, *, done: Callable[[], bool] | N
     finally:
         if show is not None:
             show.stop()
-    if show is None:
+    if show is None and steps:
         _print_steps(rows)
     return status
 

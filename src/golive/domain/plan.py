@@ -80,11 +80,21 @@ class Plan:
     services: tuple[ServicePlan, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract."""
+        data: dict[str, Any] = _listify(asdict(self))
+        return data
 
     @property
     def blocked(self) -> list[StatementPlan]:
         return [s for svc in self.services for s in svc.statements if s.action == BLOCKED]
+
+
+def _listify(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _listify(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_listify(v) for v in value]
+    return value
 
 
 def batches(hosts: tuple[str, ...], size: int) -> tuple[tuple[str, ...], ...]:

@@ -55,6 +55,17 @@ def _make_repo(root: Path, name: str, files: dict[str, str]) -> None:
     _git(root / "repos", "clone", "-q", "--bare", str(work), f"{name}.git")
 
 
+def commit_fix(world: DemoWorld, service: str) -> None:
+    """A developer's fix on the feature branch of ``service``, pushed to its repository."""
+    work = world.root / "work" / service
+    (work / "src").mkdir(exist_ok=True)
+    (work / "src" / "coupon.html").write_text("<p>10% off with WELCOME;10</p>\n",
+                                              encoding="utf-8")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", f"{service}: coupon banner")
+    _git(work, "push", "-q", str(world.root / "repos" / f"{service}.git"), FEATURE_BRANCH)
+
+
 def build_world(home: Path) -> DemoWorld:
     """Make $GOLIVE_HOME/demo from scratch: repos, host folders, database folder."""
     root = home / "demo"

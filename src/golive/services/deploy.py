@@ -121,7 +121,7 @@ def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> 
         )
         result.append(artifact)
         how = "reused from an earlier stage" if artifact.reused else "built"
-        return f"{how}: merge {artifact.merge_commit[:12]}, {artifact.archive.files} files"
+        return f"{how}: merge {artifact.merge_commit[:12]}, {artifact.archive.files} file(s)"
 
     try:
         step(run, "build", item, None, body)

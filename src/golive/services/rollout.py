@@ -40,7 +40,7 @@ def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
     shared = release.link_shared(path, rid, item.shared)
     if shared:
         transport.run(shared)
-    log(f"release {rid} unpacked ({archive.files} files, sha256 {archive.sha256[:12]}), "
+    log(f"release {rid} unpacked ({archive.files} file(s), sha256 {archive.sha256[:12]}), "
         f"current is {previous or 'none'}")
     return previous
 

@@ -37,31 +37,31 @@ def run_process(
 ) -> tuple[int | None, str]:
     """Run ``argv``, streaming lines; (exit code or None if it timed out, output tail)."""
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
-    process = subprocess.Popen(
+    timed_out = threading.Event()
+    with subprocess.Popen(
         argv, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    timed_out = threading.Event()
+    ) as process:
 
-    def kill() -> None:
-        timed_out.set()
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    try:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            tail.append(line)
-            if on_line is not None:
-                on_line(line)
-        code = process.wait()
-    finally:
-        timer.cancel()
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                tail.append(line)
+                if on_line is not None:
+                    on_line(line)
+            code = process.wait()
+        finally:
+            timer.cancel()
     return (None if timed_out.is_set() else code), "\n".join(tail)
 
 
