@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive.config import export
-from golive.config.loader import LoadedConfig, Loc
+from golive.config.loader import VARIABLE, LoadedConfig, Loc
 from golive.config.references import check_references
 from golive.config.schema import (
     CHANNEL_SECRET_FIELDS,
@@ -29,16 +29,18 @@ from golive.errors import InputError
 from golive.store.models import (
     Channel,
     Host,
+    JobLedger,
     Member,
     OrderItem,
     Project,
     Service,
     ServiceStage,
+    SqlExecution,
     StageHost,
     TargetDatabase,
     User,
 )
-from golive.store.secrets import SecretBox, mask_url
+from golive.store.secrets import SecretBox, mask_url, url_password
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class _Context:
     def template(self, loc: Loc) -> str | None:
         return self.loaded.templates.get(loc)
 
+    def secret_template(self, loc: Loc) -> str | None:
+        """The ${VAR} text of a secret, kept only when it is nothing but variables:
+        any clear text in it would otherwise be stored unencrypted."""
+        template = self.template(loc)
+        return template if template and not VARIABLE.sub("", template) else None
+
 
 def apply_config(
     session: Session, loaded: LoadedConfig, box: SecretBox, *, prune: bool = False
@@ -100,7 +108,7 @@ def _apply_host(ctx: _Context, index: int, spec: HostSpec) -> None:
     row = ctx.session.scalar(select(Host).where(Host.name == spec.name))
     is_new = row is None
     if row is not None and export.host_spec(row, ctx.box) == spec:
-        template = ctx.template(("hosts", index, "password"))
+        template = ctx.secret_template(("hosts", index, "password")) or row.password_template
         row.password_template = template if spec.password else None
         _record(ctx, "host", spec.name, False, True)
         return
@@ -111,15 +119,18 @@ def _apply_host(ctx: _Context, index: int, spec: HostSpec) -> None:
     row.user, row.key_path, row.root = spec.user, spec.key, spec.root
     row.proxy_jump, row.zone, row.labels = spec.proxy_jump, spec.zone, dict(spec.labels)
     row.password_enc = ctx.box.seal(spec.password) if spec.password else None
-    row.password_template = ctx.template(("hosts", index, "password")) if spec.password else None
+    row.password_template = (ctx.secret_template(("hosts", index, "password"))
+                             if spec.password else None)
     _record(ctx, "host", spec.name, is_new, False)
 
 
 def _apply_database(ctx: _Context, index: int, spec: DatabaseSpec) -> None:
     row = ctx.session.scalar(select(TargetDatabase).where(TargetDatabase.name == spec.name))
     template = ctx.template(("databases", index, "url"))
+    if template and url_password(VARIABLE.sub("", template)):
+        template = None  # the password is written in clear: it is kept sealed only
     if row is not None and export.database_spec(row, ctx.box) == spec:
-        row.url_template = template
+        row.url_template = template or row.url_template
         _record(ctx, "database", spec.name, False, True)
         return
     is_new = row is None
@@ -183,9 +194,10 @@ def _apply_channel(
     spec = spec.model_copy(update={"name": spec.name or f"{spec.type}-{position + 1}"})
     row = next((c for c in project.channels if c.name == spec.name), None)
     label = f"{project.name}/{spec.name}"
-    templates = {f: t for f in CHANNEL_SECRET_FIELDS if (t := ctx.template((*loc, f)))}
+    templates = {f: t for f in CHANNEL_SECRET_FIELDS if (t := ctx.secret_template((*loc, f)))}
     if row is not None and export.channel_spec(row, ctx.box) == spec:
-        row.secret_templates, row.position = templates, position
+        row.secret_templates = {**(row.secret_templates or {}), **templates}
+        row.position = position
         _record(ctx, "channel", label, False, True)
         return
     is_new = row is None
@@ -286,12 +298,16 @@ def _prune_or_keep(ctx: _Context, kind: str, label: str, remove: object) -> None
 
 
 def _report_unlisted(ctx: _Context) -> None:
-    """Hosts and databases in the store but not in the file: kept, or pruned if unused."""
+    """Hosts and databases in the store but not in the file: kept, or pruned if unused.
+
+    Used means named by a stage, or in a ledger: the ledger must stay true.
+    """
     in_file = {h.name for h in ctx.loaded.config.hosts}
     for host in ctx.session.scalars(select(Host).order_by(Host.name)):
         if host.name in in_file:
             continue
-        used = ctx.session.scalar(select(StageHost.id).where(StageHost.host_id == host.id))
+        used = (ctx.session.scalar(select(StageHost.id).where(StageHost.host_id == host.id))
+                or ctx.session.scalar(select(JobLedger.id).where(JobLedger.host_id == host.id)))
         if ctx.prune and used is None:
             ctx.session.delete(host)
             ctx.report.add("host", host.name, "removed")
@@ -301,7 +317,10 @@ def _report_unlisted(ctx: _Context) -> None:
     for db in ctx.session.scalars(select(TargetDatabase).order_by(TargetDatabase.name)):
         if db.name in in_file:
             continue
-        used = ctx.session.scalar(select(ServiceStage.id).where(ServiceStage.database_id == db.id))
+        used = (ctx.session.scalar(
+                    select(ServiceStage.id).where(ServiceStage.database_id == db.id))
+                or ctx.session.scalar(
+                    select(SqlExecution.id).where(SqlExecution.database_id == db.id)))
         if ctx.prune and used is None:
             ctx.session.delete(db)
             ctx.report.add("database", db.name, "removed")

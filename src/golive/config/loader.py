@@ -20,7 +20,9 @@ from golive.config.schema import GoliveConfig
 from golive.errors import ConfigError
 
 Loc = tuple[str | int, ...]
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ESCAPED = "$${"
+"""``$${NAME}`` in the file is the literal text ``${NAME}`` (e.g. for a shell command)."""
 
 
 @dataclass
@@ -110,7 +112,9 @@ def expand_variables(
                 return ""
             return env[name]
 
-        return VARIABLE.sub(substitute, data)
+        return VARIABLE.sub(substitute, data).replace(ESCAPED, "${")
+    if isinstance(data, str) and ESCAPED in data:
+        return data.replace(ESCAPED, "${")
     return data
 
 

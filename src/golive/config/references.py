@@ -8,11 +8,13 @@ from golive.config.loader import LoadedConfig, Loc
 from golive.config.schema import ProjectSpec
 
 
-def _distinct(loaded: LoadedConfig, loc: Loc, names: Iterable[str], what: str) -> None:
+def _distinct(
+    loaded: LoadedConfig, loc: Loc, names: Iterable[str], what: str, key: str = "name"
+) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
-            raise loaded.error((*loc, index, "name"), f"{what} {name!r} is defined twice")
+            raise loaded.error((*loc, index, key), f"{what} {name!r} is defined twice")
         seen.add(name)
 
 
@@ -39,7 +41,7 @@ def _check_project(
 ) -> None:
     _distinct(loaded, (*loc, "services"), (s.name for s in project.services), "service")
     _distinct(loaded, (*loc, "notify"), _channel_names(project), "channel")
-    _distinct(loaded, (*loc, "members"), (m.user for m in project.members), "member")
+    _distinct(loaded, (*loc, "members"), (m.user for m in project.members), "member", "user")
     for s_index, service in enumerate(project.services):
         for stage_name, stage in service.stages.items():
             stage_loc: Loc = (*loc, "services", s_index, "stages", stage_name)

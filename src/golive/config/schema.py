@@ -15,6 +15,7 @@ from golive.domain.names import name_problem
 DEFAULT_STAGES = ["test", "staging", "prod"]
 CHANNEL_TYPES = ("wecom", "dingtalk", "feishu", "slack", "webhook", "email")
 CHANNEL_SECRET_FIELDS = ("webhook", "secret", "smtp_password")
+INT_MAX = 2**31 - 1  # the store's integer columns hold no more
 
 
 class Spec(BaseModel):
@@ -31,14 +32,14 @@ def _valid_name(value: str) -> str:
 class HostSpec(Spec):
     name: str
     transport: Literal["ssh", "local"] = "ssh"
-    address: str = ""
+    address: str = Field(default="", max_length=255)
     port: int = Field(default=22, ge=1, le=65535)
-    user: str = ""
-    key: str = ""
+    user: str = Field(default="", max_length=100)
+    key: str = Field(default="", max_length=500)
     password: str = ""
-    root: str = ""
-    proxy_jump: str = ""
-    zone: str = ""
+    root: str = Field(default="", max_length=500)
+    proxy_jump: str = Field(default="", max_length=255)
+    zone: str = Field(default="", max_length=100)
     labels: dict[str, str] = Field(default_factory=dict)
 
     _name = field_validator("name")(_valid_name)
@@ -54,7 +55,7 @@ class HostSpec(Spec):
 
 class DatabaseSpec(Spec):
     name: str
-    url: str
+    url: str = Field(max_length=1000)
 
     _name = field_validator("name")(_valid_name)
 
@@ -88,13 +89,13 @@ class HealthCheckSpec(Spec):
 
 class StageSpec(Spec):
     mode: Literal["artifact", "checkout"] = "artifact"
-    path: str
+    path: str = Field(max_length=500)
     hosts: list[str] = Field(default_factory=list)
     lanes: dict[str, LaneSpec] = Field(default_factory=dict)
     database: str = ""
     job_hosts: list[str] = Field(default_factory=list)
-    batch: int = Field(default=0, ge=0)
-    keep_releases: int = Field(default=5, ge=1)
+    batch: int = Field(default=0, ge=0, le=INT_MAX)
+    keep_releases: int = Field(default=5, ge=1, le=INT_MAX)
 
     @model_validator(mode="after")
     def _hosts_or_lanes(self) -> StageSpec:
@@ -109,10 +110,10 @@ class StageSpec(Spec):
 
 class ServiceSpec(Spec):
     name: str
-    repo: str
-    main_branch: str = "main"
+    repo: str = Field(max_length=1000)
+    main_branch: str = Field(default="main", max_length=255)
     build: str = ""
-    build_timeout: int = Field(default=600, ge=1)
+    build_timeout: int = Field(default=600, ge=1, le=INT_MAX)
     pack: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     shared: list[str] = Field(default_factory=list)
@@ -126,7 +127,7 @@ class ServiceSpec(Spec):
 
 class ChannelSpec(Spec):
     type: Literal["wecom", "dingtalk", "feishu", "slack", "webhook", "email"]
-    name: str = ""
+    name: str = Field(default="", max_length=100)
     language: Literal["zh_CN", "en"] = "en"
     events: list[str] = Field(default_factory=list)
     webhook: str = ""
