@@ -131,7 +131,7 @@ def test_apply_creates_every_entity(sqlite_runtime: Runtime, tmp_path: Path) -> 
         stage = session.scalar(select(ServiceStage).join(Service).where(
             Service.name == "api", ServiceStage.stage == "prod"))
         assert stage is not None and stage.database is not None
-        assert stage.database.name == "shop-prod" and stage.batch == 1
+        assert stage.database.name == "shop-prod" and stage.batch == "1"
         assert [(h.kind, h.lane, h.host.name) for h in stage.hosts] == [
             ("deploy", "", "web-1"), ("deploy", "", "box-2"), ("job", "", "box-1")]
 

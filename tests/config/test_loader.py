@@ -216,7 +216,7 @@ def test_values_the_store_cannot_hold_are_refused_up_front(tmp_path: Path) -> No
     assert str(load_error(path)).splitlines() == [
         f"{path}:2: hosts[0].user: String should have at most 100 characters",
         f"{path}:9: projects[0].services[0].stages.prod.batch: "
-        "Input should be less than or equal to 2147483647",
+        "batch must be between 0 (all at once) and 10000",
     ]
 
 
@@ -396,3 +396,32 @@ def test_double_dollar_keeps_a_literal_variable_for_shell_commands(tmp_path: Pat
         """)
     loaded = load_text(text, "golive.yaml", {"WHO": "ci"})
     assert loaded.config.projects[0].services[0].build == "echo ${GOLIVE_COMMIT} ci"
+
+
+@pytest.mark.parametrize(
+    ("batch", "stored", "problem"),
+    [("25%", "25%", None), ("3", 3, None), (2, 2, None), ("0%", None, "percentage like 25%"),
+     ("101%", None, "percentage like 25%"), ("half", None, "percentage like 25%"),
+     (-1, None, "between 0")],
+)
+def test_batch_is_a_number_or_a_percentage(
+    tmp_path: Path, batch: object, stored: object, problem: str | None
+) -> None:
+    from golive.config.loader import load_text
+
+    text = textwrap.dedent(f"""\
+        hosts: [{{name: h, address: 127.0.0.1}}]
+        projects:
+          - name: shop
+            services:
+              - name: api
+                repo: r
+                stages:
+                  prod: {{path: /p, hosts: [h], batch: {batch!r}, parallel: 5}}
+        """).replace("'", '"')
+    if problem is None:
+        stage = load_text(text, "golive.yaml").config.projects[0].services[0].stages["prod"]
+        assert stage.batch == stored and stage.parallel == 5
+    else:
+        with pytest.raises(ConfigError, match=problem):
+            load_text(text, "golive.yaml")

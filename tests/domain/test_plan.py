@@ -99,3 +99,14 @@ def test_batches(hosts: tuple[str, ...], size: int, expected: tuple[tuple[str, .
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown deploy kind"):
         make_plan(1, "test", "sideways", [svc()])
+
+
+@pytest.mark.parametrize(
+    ("count", "batch", "expected"),
+    [(20, "25%", 5), (20, "10%", 2), (3, "50%", 2), (3, "1%", 1), (4, "100%", 4), (4, 0, 4),
+     (4, "0", 4), (4, "3", 3), (0, "50%", 1)],
+)
+def test_batch_size(count: int, batch: int | str, expected: int) -> None:
+    from golive.domain.plan import batch_size
+
+    assert batch_size(batch, count) == expected

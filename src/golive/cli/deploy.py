@@ -23,6 +23,10 @@ from golive.worker.inline import InlineRunner
 NUMBER = typer.Argument(..., help="The order number.")
 STAGE = typer.Option(None, "--stage", "-S", help="The stage (default: the order's next).")
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
+HOSTS = typer.Option("", "--hosts", help="A canary: only these hosts (comma-separated); "
+                     "the order's state does not move.")
+PAUSE = typer.Option(False, "--pause-after-batch",
+                     help="Wait for `golive order resume N` after each batch.")
 
 
 def _run_and_follow(deployment_id: int, as_json: bool) -> None:
@@ -53,11 +57,12 @@ def _run_and_follow(deployment_id: int, as_json: bool) -> None:
 
 
 def _start(number: int, action: Action, stage: str | None, full: bool, lane: str,
-           as_json: bool) -> None:
+           as_json: bool, hosts: str = "", pause: bool = False) -> None:
+    only = tuple(h.strip() for h in hosts.split(",") if h.strip())
     with unit_of_work() as work:
         deployment = deploy_service.request_deployment(
             work.session, number, work.user, stage=stage, kind="full" if full else "iterative",
-            lane=lane, action=action.value)
+            lane=lane, action=action.value, only_hosts=only, pause_after_batch=pause)
         deployment_id = deployment.id
     _run_and_follow(deployment_id, as_json)
 
@@ -69,19 +74,28 @@ def deploy(
     follow_: bool = typer.Option(True, "--follow/--no-follow",
                                  help="Show the log as it runs (the inline runner always "
                                       "waits for the deployment)."),
-    as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, as_json: bool = JSON,
 ) -> None:
     """Deploy the order on a stage (iterative unless --full) and follow it."""
-    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_)
+    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_, hosts, pause)
 
 
 def release(
     number: int = NUMBER,
     full: bool = typer.Option(False, "--full", help="Redeploy every service, changed or not."),
-    as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
-    _start(number, Action.RELEASE, None, full, "", as_json)
+    _start(number, Action.RELEASE, None, full, "", as_json, hosts, pause)
+
+
+def resume(number: int = NUMBER) -> None:
+    """Let a deployment paused between batches switch its next batch."""
+    with unit_of_work() as work:
+        deployment = deploy_service.resume(work.session, number, work.user)
+        released = deployment.batches_released
+    output.console.print(f"order {number}: deployment {deployment.id} goes on "
+                         f"(batches let through: {released})", markup=False)
 
 
 def rollback(

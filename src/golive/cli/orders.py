@@ -20,6 +20,7 @@ app.command()(deploy_cli.release)
 app.command()(deploy_cli.rollback)
 app.command()(deploy_cli.plan)
 app.command()(deploy_cli.logs)
+app.command()(deploy_cli.resume)
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 

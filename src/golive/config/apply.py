@@ -110,6 +110,9 @@ def _apply_host(ctx: _Context, index: int, spec: HostSpec) -> None:
     if row is not None and export.host_spec(row, ctx.box) == spec:
         template = ctx.secret_template(("hosts", index, "password")) or row.password_template
         row.password_template = template if spec.password else None
+        key_template = (ctx.secret_template(("hosts", index, "private_key"))
+                        or row.private_key_template)
+        row.private_key_template = key_template if spec.private_key else None
         _record(ctx, "host", spec.name, False, True)
         return
     if row is None:
@@ -121,6 +124,9 @@ def _apply_host(ctx: _Context, index: int, spec: HostSpec) -> None:
     row.password_enc = ctx.box.seal(spec.password) if spec.password else None
     row.password_template = (ctx.secret_template(("hosts", index, "password"))
                              if spec.password else None)
+    row.private_key_enc = ctx.box.seal(spec.private_key) if spec.private_key else None
+    row.private_key_template = (ctx.secret_template(("hosts", index, "private_key"))
+                                if spec.private_key else None)
     _record(ctx, "host", spec.name, is_new, False)
 
 
@@ -250,7 +256,7 @@ def _write_stages(ctx: _Context, project: Project, service: Service, spec: Servi
                 select(TargetDatabase).where(TargetDatabase.name == stage.database))
         row = ServiceStage(
             stage=stage_name, position=list(project.stages).index(stage_name), mode=stage.mode,
-            path=stage.path, database=database, batch=stage.batch,
+            path=stage.path, database=database, batch=str(stage.batch), parallel=stage.parallel,
             keep_releases=stage.keep_releases,
         )
         targets = [("deploy", "", n) for n in stage.hosts]

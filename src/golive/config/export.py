@@ -44,6 +44,7 @@ def host_spec(host: Host, box: SecretBox) -> HostSpec:
         name=host.name, transport=host.transport,
         address=host.address, port=host.port, user=host.user, key=host.key_path,
         password=box.open(host.password_enc) if host.password_enc else "",
+        private_key=box.open(host.private_key_enc) if host.private_key_enc else "",
         root=host.root, proxy_jump=host.proxy_jump, zone=host.zone, labels=dict(host.labels),
     )
 
@@ -65,7 +66,8 @@ def _stage_spec(stage: ServiceStage) -> StageSpec:
         lanes={lane: LaneSpec(hosts=names) for lane, names in lanes.items()},
         database=stage.database.name if stage.database else "",
         job_hosts=[sh.host.name for sh in stage.hosts if sh.kind == "job"],
-        batch=stage.batch,
+        batch=int(stage.batch) if stage.batch.isdigit() else stage.batch,
+        parallel=stage.parallel,
         keep_releases=stage.keep_releases,
     )
 
@@ -134,6 +136,9 @@ def _hide_secrets(session: Session, config: GoliveConfig) -> None:
         if spec.password:
             spec.password = hosts[spec.name].password_template or placeholder(
                 "host", spec.name, "password")
+        if spec.private_key:
+            spec.private_key = hosts[spec.name].private_key_template or placeholder(
+                "host", spec.name, "private_key")
     databases = {d.name: d for d in session.scalars(select(TargetDatabase))}
     for db in config.databases:
         row = databases[db.name]

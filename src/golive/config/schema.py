@@ -37,6 +37,7 @@ class HostSpec(Spec):
     user: str = Field(default="", max_length=100)
     key: str = Field(default="", max_length=500)
     password: str = ""
+    private_key: str = ""
     root: str = Field(default="", max_length=500)
     proxy_jump: str = Field(default="", max_length=255)
     zone: str = Field(default="", max_length=100)
@@ -94,8 +95,23 @@ class StageSpec(Spec):
     lanes: dict[str, LaneSpec] = Field(default_factory=dict)
     database: str = ""
     job_hosts: list[str] = Field(default_factory=list)
-    batch: int = Field(default=0, ge=0, le=INT_MAX)
+    batch: int | str = 0
+    parallel: int = Field(default=20, ge=1, le=500)
     keep_releases: int = Field(default=5, ge=1, le=INT_MAX)
+
+    @field_validator("batch")
+    @classmethod
+    def _batch(cls, batch: int | str) -> int | str:
+        if isinstance(batch, int):
+            if not 0 <= batch <= 10_000:
+                raise ValueError("batch must be between 0 (all at once) and 10000")
+            return batch
+        text = batch.strip()
+        if text.isdigit():
+            return cls._batch(int(text))
+        if text.endswith("%") and text[:-1].isdigit() and 1 <= int(text[:-1]) <= 100:
+            return text
+        raise ValueError("batch is a number of hosts or a percentage like 25%")
 
     @model_validator(mode="after")
     def _hosts_or_lanes(self) -> StageSpec:

@@ -41,7 +41,7 @@ class ServiceInput:
     main_head: str = ""
     ledger: LedgerEntry | None = None
     hosts: tuple[str, ...] = ()
-    batch: int = 0
+    batch: int | str = 0
     database: str = ""
     statements: tuple[StatementInput, ...] = ()
     sql_status: dict[str, str] = field(default_factory=dict)
@@ -97,11 +97,20 @@ def _listify(value: Any) -> Any:
     return value
 
 
-def batches(hosts: tuple[str, ...], size: int) -> tuple[tuple[str, ...], ...]:
-    """Hosts in switch batches of ``size`` (0: all at once)."""
+def batch_size(batch: int | str, hosts: int) -> int:
+    """How many of ``hosts`` switch at a time: ``batch`` hosts, or a percentage, at least 1."""
+    text = str(batch).strip()
+    if text.endswith("%"):
+        return max(1, -(-hosts * int(text[:-1]) // 100))
+    size = int(text or 0)
+    return size if size > 0 else max(hosts, 1)
+
+
+def batches(hosts: tuple[str, ...], batch: int | str) -> tuple[tuple[str, ...], ...]:
+    """Hosts in switch batches (``batch``: a number, 0 for all at once, or "N%")."""
     if not hosts:
         return ()
-    step = size if size > 0 else len(hosts)
+    step = batch_size(batch, len(hosts))
     return tuple(hosts[i:i + step] for i in range(0, len(hosts), step))
 
 

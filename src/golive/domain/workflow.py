@@ -209,7 +209,8 @@ def _deploy_target(
     return natural, state
 
 
-def _deploy_roles(target_stage: str, stages: tuple[str, ...]) -> tuple[str, ...]:
+def deployer_roles(target_stage: str, stages: tuple[str, ...]) -> tuple[str, ...]:
+    """Who deploys on a stage: developers on the first, releasers on the later ones."""
     if target_stage == stages[0]:
         return (Role.DEVELOPER.value,)
     return (Role.RELEASER.value,)
@@ -222,7 +223,7 @@ def _deploy(state: str, stages: tuple[str, ...], stage: str | None, _reason: str
     target_stage = found[0]
     if target_stage == stages[-1] and len(stages) > 1:
         return f"{target_stage} is the last stage: use release, not deploy"
-    return stage_state(target_stage, Phase.DEPLOYING), _deploy_roles(target_stage, stages)
+    return stage_state(target_stage, Phase.DEPLOYING), deployer_roles(target_stage, stages)
 
 
 def _release(state: str, stages: tuple[str, ...], stage: str | None, _reason: str) -> Move:
@@ -232,8 +233,7 @@ def _release(state: str, stages: tuple[str, ...], stage: str | None, _reason: st
     target_stage = found[0]
     if target_stage != stages[-1]:
         return f"release deploys on the last stage {stages[-1]}; the order is {state}"
-    roles = (Role.RELEASER.value,) if len(stages) > 1 else (Role.DEVELOPER.value,)
-    return stage_state(target_stage, Phase.DEPLOYING), roles
+    return stage_state(target_stage, Phase.DEPLOYING), deployer_roles(target_stage, stages)
 
 
 def _finish(phase_if_ok: bool) -> Handler:

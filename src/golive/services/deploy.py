@@ -35,7 +35,7 @@ from golive.errors import DeployError, GoliveError, InputError
 from golive.services import ledger, rollout
 from golive.services.artifacts import Artifact, prepare_artifact
 from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
-from golive.services.orders import get_order, transition
+from golive.services.orders import check_transition, get_order, require_deployer, transition
 from golive.services.progress import Reporter
 from golive.services.rollback import rollback_hosts
 from golive.services.runtime import Runtime
@@ -59,16 +59,51 @@ def natural_stage(order: Order) -> str:
 
 def request_deployment(session: Session, order_id: int, by: User, *, stage: str | None = None,
                        kind: str = "iterative", lane: str = "",
-                       action: str = Action.DEPLOY.value) -> Deployment:
-    """Move the order to deploying and write the deployment record (caller commits)."""
+                       action: str = Action.DEPLOY.value, only_hosts: tuple[str, ...] = (),
+                       pause_after_batch: bool = False) -> Deployment:
+    """Move the order to deploying and write the deployment record (caller commits).
+
+    A canary (``only_hosts``) is checked like the deploy it previews but leaves the
+    order's state alone and records no commit ledger: the deploy to every host
+    that follows moves the order.
+    """
     if kind not in ("iterative", "full"):
         raise InputError(f"unknown deploy kind {kind!r}: iterative or full")
     order = get_order(session, order_id)
     target = stage or natural_stage(order)
-    order = transition(session, order_id, action, by, stage=target)
+    if only_hosts:
+        check_transition(session, order_id, action, by, stage=target)
+        _check_canary_hosts(order, target, lane, only_hosts)
+    else:
+        order = transition(session, order_id, action, by, stage=target)
     deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
-                            status="pending", requested_by=by.name)
+                            status="pending", requested_by=by.name,
+                            only_hosts=list(only_hosts), pause_after_batch=pause_after_batch)
     session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def _check_canary_hosts(order: Order, stage: str, lane: str, only: tuple[str, ...]) -> None:
+    known = {sh.host.name for item in order.items for setting in item.service.stages
+             if setting.stage == stage for sh in setting.hosts
+             if sh.kind == "deploy" and (not lane or sh.lane == lane)}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise InputError(f"--hosts names {', '.join(unknown)}, not a host of this order on "
+                         f"{stage}: {', '.join(sorted(known))}")
+
+
+def resume(session: Session, order_id: int, by: User) -> Deployment:
+    """Let a deployment paused between batches go on by one batch."""
+    order = get_order(session, order_id)
+    deployment = session.scalar(select(Deployment).where(
+        Deployment.order_id == order_id, Deployment.status == "paused"
+    ).order_by(Deployment.id.desc()))
+    if deployment is None:
+        raise InputError(f"order {order_id} has no deployment paused between batches")
+    require_deployer(session, order, deployment.stage, by)
+    deployment.batches_released += 1
     session.flush()
     return deployment
 
@@ -77,11 +112,20 @@ def mirror_for(runtime: Runtime, item: ItemWork) -> Mirror:
     return Mirror.at(runtime.settings.home / "repos", item.repo)
 
 
+def limit_hosts(items: list[ItemWork], only: tuple[str, ...]) -> list[ItemWork]:
+    """The items with their hosts limited to ``only`` (a canary); all hosts when empty."""
+    if not only:
+        return items
+    for item in items:
+        item.hosts = [h for h in item.hosts if h.name in only]
+    return [item for item in items if item.hosts]
+
+
 def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kind: str,
-               lane: str = "") -> planning.Plan:
+               lane: str = "", only_hosts: tuple[str, ...] = ()) -> planning.Plan:
     """Fetch the mirrors and compute what a deployment would do; touches no host."""
     inputs = []
-    for item in load_items(order, stage, runtime.box, lane):
+    for item in limit_hosts(load_items(order, stage, runtime.box, lane), only_hosts):
         mirror = mirror_for(runtime, item)
         try:
             mirror.fetch()
@@ -149,7 +193,7 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
 
         return guarded
 
-    parallel(run, [job(h) for h in item.hosts])
+    parallel(run, [job(h) for h in item.hosts], item.parallel)
 
 
 def _run_sql(run: DeployRun, item: ItemWork) -> tuple[int, int]:
@@ -200,6 +244,7 @@ def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
             return guarded
 
         parallel(run, [job(hosts[name]) for name in batch])
+        run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
 
 
 def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan) -> str:
@@ -229,11 +274,15 @@ def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan)
             return guarded
 
         parallel(run, [job(hosts[name]) for name in batch])
+        run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
     return heads[0] if heads else plan.branch_head
 
 
 def _finish_service(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                     commit: str) -> None:
+    if run.canary:
+        run.log(item)("canary: the ledger is not updated; deploy to every host to finish")
+        return
     with run.runtime.store.session() as session:
         entry = planning.LedgerEntry(plan.branch_head, plan.main_head, commit,
                                      run.rid if item.mode == "artifact" else "")
@@ -298,7 +347,7 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
         raise
     for item in moving:
         _finish_service(run, item, plans[item.service], commits[item.service])
-    if run.is_last_stage:
+    if run.is_last_stage and not run.canary:
         _push_merges(run)
 
 
@@ -310,7 +359,9 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
         deployment.status, deployment.started_at = "running", utcnow()
         order = get_order(session, deployment.order_id)
         stages = list(order.project.stages)
-        items = load_items(order, deployment.stage, runtime.box, deployment.lane)
+        only = tuple(deployment.only_hosts or ())
+        items = limit_hosts(load_items(order, deployment.stage, runtime.box, deployment.lane),
+                            only)
         started = utcnow()
         run = DeployRun(
             runtime, deployment.id, order.id, order.project.name, deployment.stage,
@@ -318,6 +369,7 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
             deployment.stage == stages[-1],
             Reporter(runtime.store.sessions, deployment.id, secrets_of(items)),
             release_id(started, deployment.id), items, target_release=deployment.target_release,
+            canary=bool(only), pause_after_batch=deployment.pause_after_batch,
         )
         session.commit()
     return run
@@ -326,7 +378,8 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
 def _plan_for(run: DeployRun) -> planning.Plan:
     with run.runtime.store.session() as session:
         order = get_order(session, run.order_id)
-        return build_plan(run.runtime, session, order, run.stage, run.kind, run.lane)
+        only = tuple(h.name for item in run.items for h in item.hosts) if run.canary else ()
+        return build_plan(run.runtime, session, order, run.stage, run.kind, run.lane, only)
 
 
 def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
@@ -355,17 +408,19 @@ def run_deployment(runtime: Runtime, deployment_id: int) -> bool:
     except GoliveError as exc:
         run.reporter.log(exc.message, level="error")
         _end(runtime, deployment_id, False, exc.message,
-             None if is_rollback else Action.FAIL.value, None)
+             None if is_rollback or run.canary else Action.FAIL.value, None)
         return False
     except Exception as exc:  # a bug: keep the trace in the log, fail the deployment
         run.reporter.log("internal error:\n" + traceback.format_exc(), level="error")
         _end(runtime, deployment_id, False, f"internal error: {exc}",
-             None if is_rollback else Action.FAIL.value, None)
+             None if is_rollback or run.canary else Action.FAIL.value, None)
         return False
     finally:
         run.close()
     run.reporter.log(f"{run.kind} deployment of order {run.order_id} on {run.stage} succeeded")
-    if is_rollback:
+    if run.canary:
+        _end(runtime, deployment_id, True, "", None, None)
+    elif is_rollback:
         _end(runtime, deployment_id, True, "", Action.ROLLBACK.value, run.by)
     else:
         _end(runtime, deployment_id, True, "", Action.SUCCEED.value, None)

@@ -8,16 +8,22 @@ reporter that writes steps and log lines to the store.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
+
 from golive.adapters.transport import Transport
+from golive.adapters.transport.ssh import SshTransport, fingerprint
 from golive.errors import DeployError, GoliveError
 from golive.services import rollout
 from golive.services.progress import Reporter
 from golive.services.runtime import Runtime
 from golive.services.work import HostRef, ItemWork, open_transport
+from golive.store.models import Deployment, Host
 
 MAX_PARALLEL_HOSTS = 16
 
@@ -48,13 +54,24 @@ class DeployRun:
     items: list[ItemWork]
     transports: dict[int, Transport] = field(default_factory=dict)
     target_release: str = ""
+    canary: bool = False
+    pause_after_batch: bool = False
+    pauses: int = 0
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    _host_locks: dict[int, threading.Lock] = field(default_factory=dict)
 
     def transport(self, host: HostRef) -> Transport:
-        if host.id not in self.transports:
-            self.transports[host.id] = open_transport(host)
-        return self.transports[host.id]
+        """The host's transport, connected once per deployment (the host key pinned)."""
+        with self._host_locks.setdefault(host.id, threading.Lock()):
+            if host.id not in self.transports:
+                transport = open_transport(host)
+                if isinstance(transport, SshTransport):
+                    presented = transport.connect()
+                    if not host.host_key:
+                        pin_host_key(self.runtime, host, presented, self.log(host=host))
+                self.transports[host.id] = transport
+            return self.transports[host.id]
 
     def log(self, item: ItemWork | None = None, host: HostRef | None = None,
             level: str = "info") -> Callable[[str], None]:
@@ -78,16 +95,50 @@ class DeployRun:
             "GOLIVE_DEPLOY_KIND": self.kind,
         }
 
+    def between_batches(self, item: ItemWork, done: int, total: int) -> None:
+        """With pause_after_batch, wait after each batch but the last for a resume."""
+        if not self.pause_after_batch or done >= total:
+            return
+        self.pauses += 1
+        self._set_status("paused")
+        self.log(item, level="warning")(
+            f"paused after batch {done} of {total}: run `golive order resume {self.order_id}` "
+            "to go on")
+        while self._released() < self.pauses:
+            time.sleep(0.5)
+        self._set_status("running")
+        self.log(item)("resumed")
+
+    def _set_status(self, status: str) -> None:
+        with self.runtime.store.session() as session:
+            session.get_one(Deployment, self.deployment_id).status = status
+            session.commit()
+
+    def _released(self) -> int:
+        with self.runtime.store.session() as session:
+            return session.get_one(Deployment, self.deployment_id).batches_released
+
     def close(self) -> None:
         for transport in self.transports.values():
             transport.close()
 
 
-def parallel(run: DeployRun, jobs: list[Callable[[], None]]) -> None:
-    """Run the jobs on up to MAX_PARALLEL_HOSTS threads; raise the first error."""
+def pin_host_key(runtime: Runtime, host: HostRef, public_key: str,
+                 log: Callable[[str], None]) -> None:
+    """Store the key a host showed on first contact; later contacts must show the same."""
+    with runtime.store.session() as session:
+        session.execute(update(Host).where(Host.id == host.id, Host.host_key.is_(None))
+                        .values(host_key=public_key))
+        session.commit()
+    log(f"host key pinned on first contact: {fingerprint(public_key)}")
+
+
+def parallel(run: DeployRun, jobs: list[Callable[[], None]], limit: int = MAX_PARALLEL_HOSTS
+             ) -> None:
+    """Run the jobs on up to ``limit`` threads; wait for all, then raise the first error."""
     if not jobs:
         return
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(limit, len(jobs)))) as pool:
         futures = [pool.submit(job) for job in jobs]
         errors = [f.exception() for f in futures]
     for error in errors:

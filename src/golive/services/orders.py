@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from golive.domain import sql as sqlrules
 from golive.domain.names import branch_problem
 from golive.domain.roles import Role
-from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide
+from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
 from golive.services.users import actor_for, get_project
 from golive.store.models import Order, OrderHistory, OrderItem, Service, SqlStatement, User, utcnow
@@ -116,6 +116,19 @@ def _decided(session: Session, order: Order, action: str, by: User | None,
             raise PermissionDenied(message, needed_roles=decision.needed_roles)
         raise TransitionRefused(message, state=order.state, action=action)
     return actor, decision.target
+
+
+def require_deployer(session: Session, order: Order, stage: str, by: User) -> None:
+    """Refuse ``by`` unless they may deploy the order on ``stage`` (its deployer role)."""
+    stages = tuple(order.project.stages)
+    roles = deployer_roles(stage, stages)
+    actor = actor_for(session, by, order.project)
+    if actor.is_admin or actor.roles & {*roles, Role.OWNER.value}:
+        return
+    raise PermissionDenied(f"order {order.id}: deploying on {stage} needs the role "
+                           f"{' or '.join([*roles, Role.OWNER.value])}; {by.name} has "
+                           + (", ".join(sorted(actor.roles)) or "no role in this project"),
+                           needed_roles=(*roles, Role.OWNER.value))
 
 
 def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,

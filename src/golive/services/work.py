@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, object_session
 
 from golive.adapters.transport import LocalTransport, Transport
-from golive.errors import DeployError, InputError
+from golive.adapters.transport.ssh import SshTarget, SshTransport
+from golive.errors import DeployError, InputError, NotFound
 from golive.store.models import Host, Order, ServiceStage, SqlStatement
 from golive.store.secrets import SecretBox
 
@@ -28,6 +31,9 @@ class HostRef:
     user: str
     key_path: str
     password: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)
+    host_key: str = ""
+    jump: HostRef | None = None
 
 
 @dataclass(frozen=True)
@@ -64,25 +70,51 @@ class ItemWork:
     health_check: dict[str, Any] | None
     mode: str
     path: str
-    batch: int
+    batch: str
+    parallel: int
     keep_releases: int
     hosts: list[HostRef]
     database: DatabaseRef | None
     statements: list[StatementRef]
 
 
-def host_ref(host: Host, box: SecretBox) -> HostRef:
-    return HostRef(host.id, host.name, host.transport, host.root, host.address, host.port,
-                   host.user, host.key_path,
-                   box.open(host.password_enc) if host.password_enc else "")
+def host_ref(host: Host, box: SecretBox, jump: HostRef | None = None) -> HostRef:
+    return HostRef(
+        host.id, host.name, host.transport, host.root, host.address, host.port, host.user,
+        host.key_path, box.open(host.password_enc) if host.password_enc else "",
+        box.open(host.private_key_enc) if host.private_key_enc else "",
+        host.host_key or "", jump,
+    )
+
+
+def resolve_host(session: Session, host: Host, box: SecretBox, depth: int = 0) -> HostRef:
+    """``host`` as plain data, with its jump host (``proxy_jump`` names another host)."""
+    jump = None
+    if host.proxy_jump:
+        if depth >= 3:
+            raise InputError(f"host {host.name}: jump hosts nest more than 3 deep")
+        via = session.scalar(select(Host).where(Host.name == host.proxy_jump))
+        if via is None:
+            raise NotFound("jump host", host.proxy_jump)
+        jump = resolve_host(session, via, box, depth + 1)
+    return host_ref(host, box, jump)
+
+
+def ssh_target(host: HostRef) -> SshTarget:
+    return SshTarget(
+        name=host.name, address=host.address, port=host.port, user=host.user,
+        key_path=host.key_path, private_key=host.private_key, password=host.password,
+        host_key=host.host_key, jump=ssh_target(host.jump) if host.jump else None,
+    )
 
 
 def open_transport(host: HostRef) -> Transport:
-    """A transport to ``host``; its errors name the host."""
+    """A transport to ``host`` (not yet connected); its errors name the host."""
     if host.transport == "local":
         return LocalTransport(host.name, Path(host.root))
-    raise DeployError(f"host {host.name}: the {host.transport} transport is not available "
-                      "in this version of golive; use transport: local", host=host.name)
+    if host.transport == "ssh":
+        return SshTransport(ssh_target(host))
+    raise DeployError(f"host {host.name}: unknown transport {host.transport}", host=host.name)
 
 
 def _stage_of(item_service_stages: list[ServiceStage], stage: str) -> ServiceStage | None:
@@ -97,7 +129,9 @@ def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> list[HostRef]:
         if chosen not in lanes:
             raise InputError(f"lane {chosen} is not one of {', '.join(lanes)}")
         deploy = [sh for sh in deploy if sh.lane == chosen]
-    return [host_ref(sh.host, box) for sh in deploy]
+    session = object_session(setting)
+    assert session is not None
+    return [resolve_host(session, sh.host, box) for sh in deploy]
 
 
 def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list[ItemWork]:
@@ -123,7 +157,8 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
             pack=list(svc.pack), exclude=list(svc.exclude), shared=list(svc.shared),
             post_deploy=list(svc.post_deploy), rollback_hooks=list(svc.rollback_hooks),
             health_check=svc.health_check, mode=setting.mode, path=setting.path,
-            batch=setting.batch, keep_releases=setting.keep_releases,
+            batch=setting.batch, parallel=setting.parallel,
+            keep_releases=setting.keep_releases,
             hosts=_hosts(setting, lane, box), database=database, statements=statements,
         ))
     return items

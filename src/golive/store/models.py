@@ -138,6 +138,8 @@ class Host(Base):
     key_path: Mapped[str] = mapped_column(String(500), default="")
     password_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     password_template: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    private_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    private_key_template: Mapped[str | None] = mapped_column(String(500), nullable=True)
     root: Mapped[str] = mapped_column(String(500), default="")
     proxy_jump: Mapped[str] = mapped_column(String(255), default="")
     zone: Mapped[str] = mapped_column(String(100), default="")
@@ -194,7 +196,9 @@ class ServiceStage(Base):
     database_id: Mapped[int | None] = mapped_column(
         ForeignKey("target_databases.id", ondelete="RESTRICT"), nullable=True
     )
-    batch: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[str] = mapped_column(String(10), default="0")
+    """Hosts switched at a time: a number ("0": all at once) or a percentage ("25%")."""
+    parallel: Mapped[int] = mapped_column(Integer, default=20)
     keep_releases: Mapped[int] = mapped_column(Integer, default=5)
 
     service: Mapped[Service] = relationship(back_populates="stages")
@@ -333,6 +337,11 @@ class Deployment(Base):
     lane: Mapped[str] = mapped_column(String(100), default="")
     kind: Mapped[str] = mapped_column(String(20), default="iterative")
     target_release: Mapped[str] = mapped_column(String(100), default="")
+    only_hosts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """A canary: deploy to these hosts only (empty: all)."""
+    pause_after_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    batches_released: Mapped[int] = mapped_column(Integer, default=0)
+    """With pause_after_batch: how many batches `golive order resume` let through."""
     status: Mapped[str] = mapped_column(String(20), default="pending")
     requested_by: Mapped[str] = mapped_column(Name)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)

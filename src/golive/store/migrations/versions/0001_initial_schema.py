@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:21:41.328092
+Create Date: 2026-11-26 05:31:51.187468
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("key_path", sa.String(length=500), nullable=False),
         sa.Column("password_enc", sa.Text(), nullable=True),
         sa.Column("password_template", sa.String(length=500), nullable=True),
+        sa.Column("private_key_enc", sa.Text(), nullable=True),
+        sa.Column("private_key_template", sa.String(length=500), nullable=True),
         sa.Column("root", sa.String(length=500), nullable=False),
         sa.Column("proxy_jump", sa.String(length=255), nullable=False),
         sa.Column("zone", sa.String(length=100), nullable=False),
@@ -176,6 +178,9 @@ def upgrade() -> None:
         sa.Column("lane", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("target_release", sa.String(length=100), nullable=False),
+        sa.Column("only_hosts", sa.JSON(), nullable=False),
+        sa.Column("pause_after_batch", sa.Boolean(), nullable=False),
+        sa.Column("batches_released", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("requested_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
@@ -270,7 +275,8 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(length=20), nullable=False),
         sa.Column("path", sa.String(length=500), nullable=False),
         sa.Column("database_id", sa.Integer(), nullable=True),
-        sa.Column("batch", sa.Integer(), nullable=False),
+        sa.Column("batch", sa.String(length=10), nullable=False),
+        sa.Column("parallel", sa.Integer(), nullable=False),
         sa.Column("keep_releases", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["database_id"],

@@ -1,0 +1,286 @@
+"""The SSH transport, on asyncssh (DESIGN §8): one connection per host per deployment.
+
+* Authentication: a key file on the control machine, a private key stored
+  (encrypted) in golive, or a password; per-host port and user; a jump host.
+* Host keys are pinned: with no pinned key the server's key is fetched before
+  any credential is sent and handed back to be stored; with one, a server
+  presenting another key is refused (``HostKeyChanged``, both fingerprints).
+* Commands run through ``sh -c`` in the login shell's place, with the working
+  directory and environment set by golive (quoted), and their output streamed
+  line by line to the calling thread.
+* Files go over SFTP in large blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import asyncssh
+
+from golive.adapters.transport import loop
+from golive.adapters.transport.base import (
+    DEFAULT_TIMEOUT,
+    OUTPUT_TAIL_LINES,
+    CommandResult,
+    LineSink,
+    Transport,
+)
+from golive.adapters.transport.local import command_failed
+from golive.errors import DeployError, TransportError
+
+CONNECT_TIMEOUT = 15.0
+SFTP_BLOCK = 256 * 1024
+_END = object()
+
+
+class HostKeyChanged(TransportError):
+    def __init__(self, host: str, pinned: str, presented: str) -> None:
+        super().__init__(
+            f"host {host}: the host key changed: pinned {pinned}, the server now presents "
+            f"{presented}; if the change is expected, accept it with `golive host trust {host}`",
+            host=host)
+        self.pinned = pinned
+        self.presented = presented
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """How to reach one host."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = ""
+    key_path: str = ""
+    private_key: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    host_key: str = ""
+    """The pinned public key (OpenSSH format), or empty before first contact."""
+    jump: SshTarget | None = None
+    connect_timeout: float = CONNECT_TIMEOUT
+
+
+def fingerprint(public_key: str) -> str:
+    return str(asyncssh.import_public_key(public_key).get_fingerprint("sha256"))
+
+
+def _client_keys(target: SshTarget) -> list[asyncssh.SSHKey] | None:
+    keys = []
+    try:
+        if target.private_key:
+            keys.append(asyncssh.import_private_key(target.private_key))
+        if target.key_path:
+            keys.append(asyncssh.read_private_key(str(Path(target.key_path).expanduser())))
+    except (OSError, asyncssh.KeyImportError) as exc:
+        raise TransportError(f"host {target.name}: cannot read its private key: {exc}",
+                             host=target.name) from None
+    return keys or None
+
+
+async def _server_key(target: SshTarget, tunnel: asyncssh.SSHClientConnection | None
+                      ) -> asyncssh.SSHKey:
+    key = await asyncio.wait_for(asyncssh.get_server_host_key(
+        target.address, target.port, tunnel=tunnel or (), config=None),
+        target.connect_timeout)
+    if key is None:
+        raise TransportError(f"host {target.name}: the server presented no host key",
+                             host=target.name)
+    return key
+
+
+async def _connect(target: SshTarget) -> tuple[asyncssh.SSHClientConnection, str]:
+    """(connection, the server's public key) after checking it against the pin."""
+    tunnel = (await _connect(target.jump))[0] if target.jump is not None else None
+    presented = await _server_key(target, tunnel)
+    presented_text = presented.export_public_key().decode().strip()
+    if target.host_key:
+        pinned = asyncssh.import_public_key(target.host_key)
+        if pinned.export_public_key() != presented.export_public_key():
+            raise HostKeyChanged(target.name, fingerprint(target.host_key),
+                                 str(presented.get_fingerprint("sha256")))
+    connection = await asyncssh.connect(
+        target.address, target.port, tunnel=tunnel or (), config=None,
+        username=target.user or (), client_keys=_client_keys(target),
+        password=target.password or None, agent_path=None,
+        known_hosts=([presented], [], []), connect_timeout=target.connect_timeout,
+        keepalive_interval=15,
+    )
+    return connection, presented_text
+
+
+def _translate(target: SshTarget, exc: BaseException) -> DeployError:
+    if isinstance(exc, DeployError):
+        return exc
+    if isinstance(exc, asyncssh.PermissionDenied):
+        why = "authentication failed (wrong key, password or user)"
+    elif isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        why = f"the host key could not be verified: {exc.reason}"
+    elif isinstance(exc, asyncssh.Error):
+        why = exc.reason or type(exc).__name__
+    elif isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        why = "no answer in time"
+    elif isinstance(exc, OSError):
+        why = exc.strerror or str(exc)
+    else:
+        why = str(exc) or type(exc).__name__
+    where = f"{target.address}:{target.port}"
+    return TransportError(f"host {target.name} ({where}): {why}", host=target.name)
+
+
+def server_key(target: SshTarget) -> str:
+    """The public key ``target`` presents now (no credentials are sent)."""
+    async def fetch() -> str:
+        tunnel = (await _connect(target.jump))[0] if target.jump is not None else None
+        key = await _server_key(target, tunnel)
+        if tunnel is not None:
+            tunnel.close()
+        return key.export_public_key().decode().strip()
+
+    try:
+        return loop.call(fetch(), target.connect_timeout * 3)
+    except BaseException as exc:
+        raise _translate(target, exc) from None
+
+
+def wrap_command(command: str, cwd: str | None, env: Mapping[str, str] | None) -> str:
+    """``command`` for the remote login shell: cd, exported variables, sh -c."""
+    parts = []
+    if cwd:
+        parts.append(f"cd {shlex.quote(cwd)}")
+    for key, value in (env or {}).items():
+        parts.append(f"export {key}={shlex.quote(value)}")
+    parts.append(f"exec sh -c {shlex.quote(command)}")
+    return " && ".join(parts)
+
+
+class SshTransport(Transport):
+    def __init__(self, target: SshTarget) -> None:
+        super().__init__(target.name)
+        self.target = target
+        self.presented_key = ""
+        self._connection: asyncssh.SSHClientConnection | None = None
+        self._lock: asyncio.Lock | None = None
+        self._home: str | None = None
+
+    def connect(self) -> str:
+        """Open the connection (once); the server's public key, for pinning."""
+        try:
+            loop.call(self.connection_async(), self.target.connect_timeout * 3)
+        except BaseException as exc:
+            raise _translate(self.target, exc) from None
+        return self.presented_key
+
+    def resolve(self, path: str) -> str:
+        if path.startswith("/"):
+            return path
+        if self._home is None:
+            self._home = self.run("pwd").output.strip().splitlines()[-1]
+        return f"{self._home.rstrip('/')}/{path}" if path not in ("", ".") else self._home
+
+    def run(
+        self, command: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT, on_line: LineSink | None = None, check: bool = True,
+    ) -> CommandResult:
+        lines: queue.Queue[object] = queue.Queue()
+        remote = wrap_command(command, cwd, env)
+        future = loop.call_soon(self._run(remote, timeout, lines))
+        tail: list[str] = []
+        while True:
+            item = lines.get()
+            if item is _END:
+                break
+            text = str(item)
+            tail = [*tail[-(OUTPUT_TAIL_LINES - 1):], text]
+            if on_line is not None:
+                on_line(text)
+        try:
+            code = future.result()
+        except BaseException as exc:
+            raise _translate(self.target, exc) from None
+        output = "\n".join(tail)
+        if check and code != 0:
+            raise command_failed(self.host_name, command, code, output, timeout)
+        return CommandResult(-1 if code is None else code, output)
+
+    async def _run(self, command: str, timeout: float, lines: queue.Queue[object]) -> int | None:
+        """Run on the loop: stream lines into ``lines``; the exit code, None on timeout."""
+        try:
+            connection = await self.connection_async()
+            proc = await connection.create_process(command, stderr=asyncssh.STDOUT,
+                                                encoding="utf-8", errors="replace")
+            try:
+                async with asyncio.timeout(timeout):
+                    async for line in proc.stdout:
+                        lines.put(line.rstrip("\n"))
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                proc.close()
+                return None
+            return proc.exit_status if proc.exit_status is not None else -1
+        finally:
+            lines.put(_END)
+
+    async def connection_async(self) -> asyncssh.SSHClientConnection:
+        """The open connection; the first caller opens it, others wait for it."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._connection is None:
+                self._connection, self.presented_key = await _connect(self.target)
+        return self._connection
+
+    def put_file(self, local: Path, remote: str) -> None:
+        try:
+            loop.call(self._put(local, remote))
+        except BaseException as exc:
+            raise _translate(self.target, exc) from None
+
+    async def _put(self, local: Path, remote: str) -> None:
+        connection = await self.connection_async()
+        async with connection.start_sftp_client() as sftp:
+            await sftp.put(str(local), remote, block_size=SFTP_BLOCK, max_requests=64)
+
+    def put_stream(self, stream: BinaryIO, remote: str) -> None:
+        try:
+            loop.call(self._put_stream(stream, remote))
+        except BaseException as exc:
+            raise _translate(self.target, exc) from None
+
+    async def _put_stream(self, stream: BinaryIO, remote: str) -> None:
+        connection = await self.connection_async()
+        async with connection.start_sftp_client() as sftp, \
+                sftp.open(remote, "wb", block_size=SFTP_BLOCK) as handle:
+            while block := stream.read(SFTP_BLOCK):
+                await handle.write(block)
+
+    def read_file(self, remote: str) -> bytes:
+        try:
+            return loop.call(self._read(remote))
+        except BaseException as exc:
+            raise _translate(self.target, exc) from None
+
+    async def _read(self, remote: str) -> bytes:
+        connection = await self.connection_async()
+        async with connection.start_sftp_client() as sftp, sftp.open(remote, "rb") as handle:
+            data = await handle.read()
+            return data if isinstance(data, bytes) else data.encode()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                loop.call(_close(connection), 10)
+            except BaseException:  # noqa: S110 - closing is best effort
+                pass
+
+
+async def _close(connection: asyncssh.SSHClientConnection) -> None:
+    connection.close()
+    await connection.wait_closed()
