@@ -75,3 +75,18 @@ def test_link_shared_fails_naming_a_missing_item(tmp_path: Path) -> None:
     assert (base / "releases" / "r1" / "config" / ".env").read_text() == "A=1\n"
     assert (base / "releases" / "r1" / "config" / ".env").readlink() == Path(
         "../../../shared/config/.env")
+
+
+def test_a_failed_unpack_leaves_no_half_release(tmp_path: Path) -> None:
+    base = tmp_path / "app"
+    (base / "releases").mkdir(parents=True)
+    (base / "releases" / ".incoming-r1.tar.gz").write_bytes(b"not a tarball")
+    import hashlib
+
+    digest = hashlib.sha256(b"not a tarball").hexdigest()
+    done = sh(release.unpack(str(base), "r1", digest, "r1 x y"), tmp_path)
+    assert done.returncode != 0
+    assert not (base / "releases" / "r1").exists()
+    assert not (base / "releases" / ".incoming-r1.tar.gz").exists()
+    wrong = sh(release.unpack(str(base), "r2", "0" * 64, "r2"), tmp_path)
+    assert wrong.returncode != 0 and not (base / "releases" / "r2").exists()

@@ -45,8 +45,9 @@ def check(
         hosts = ([host_service.get_host(work.session, name)] if name else
                  list(work.session.scalars(select(Host).order_by(Host.name))))
         results = [host_service.check_host(work.runtime, work.session, h) for h in hosts]
-    data: list[dict[str, Any]] = [{"name": r.name, "reachable": r.reachable, "message": r.message, "host_key": r.key,
-             "pinned": r.pinned, "disk": r.disk} for r in results]
+    data: list[dict[str, Any]] = [
+        {"name": r.name, "reachable": r.reachable, "message": r.message, "host_key": r.key,
+         "pinned": r.pinned, "disk": r.disk} for r in results]
     if as_json:
         output.print_json(data)
     else:

@@ -44,7 +44,7 @@ def unpack(path: str, rid: str, sha256: str, marker_text: str) -> str:
     """Check the uploaded archive's SHA-256, unpack it into a fresh release folder."""
     archive = incoming_archive(path, rid)
     target = release_path(path, rid)
-    return " && ".join([
+    steps = " && ".join([
         f"echo {quote(sha256 + '  ' + archive)} | sha256sum -c --quiet -",
         f"rm -rf {quote(target)}",
         f"mkdir -p {quote(target)}",
@@ -52,6 +52,8 @@ def unpack(path: str, rid: str, sha256: str, marker_text: str) -> str:
         f"rm -f {quote(archive)}",
         f"printf '%s\\n' {quote(marker_text)} > {quote(posixpath.join(target, MARKER))}",
     ])
+    # a half-unpacked release (disk full, a dropped connection) is removed, never kept
+    return f"{{ {steps}; }} || {{ rc=$?; rm -rf {quote(target)} {quote(archive)}; exit $rc; }}"
 
 
 def link_shared(path: str, rid: str, items: list[str]) -> str | None:
