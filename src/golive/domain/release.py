@@ -32,23 +32,29 @@ def release_path(path: str, rid: str) -> str:
     return posixpath.join(path, "releases", rid)
 
 
-def incoming_archive(path: str, rid: str) -> str:
-    return posixpath.join(path, "releases", f".incoming-{rid}.tar.gz")
+def incoming_archive(path: str, rid: str, fmt: str = "gz") -> str:
+    return posixpath.join(path, "releases", f".incoming-{rid}.tar.{fmt}")
+
+
+HAS_ZSTD = "command -v zstd >/dev/null 2>&1 && echo yes || echo no"
+"""Prints yes when the host can unpack a zstd archive."""
 
 
 def prepare_layout(path: str) -> str:
     return f"mkdir -p {quote(releases_dir(path))} {quote(posixpath.join(path, 'shared'))}"
 
 
-def unpack(path: str, rid: str, sha256: str, marker_text: str) -> str:
+def unpack(path: str, rid: str, sha256: str, marker_text: str, fmt: str = "gz") -> str:
     """Check the uploaded archive's SHA-256, unpack it into a fresh release folder."""
-    archive = incoming_archive(path, rid)
+    archive = incoming_archive(path, rid, fmt)
     target = release_path(path, rid)
+    extract = (f"tar -xzf {quote(archive)} -C {quote(target)} --no-same-owner" if fmt == "gz"
+               else f"zstd -dcq {quote(archive)} | tar -xf - -C {quote(target)} --no-same-owner")
     steps = " && ".join([
         f"echo {quote(sha256 + '  ' + archive)} | sha256sum -c --quiet -",
         f"rm -rf {quote(target)}",
         f"mkdir -p {quote(target)}",
-        f"tar -xzf {quote(archive)} -C {quote(target)} --no-same-owner",
+        extract,
         f"rm -f {quote(archive)}",
         f"printf '%s\\n' {quote(marker_text)} > {quote(posixpath.join(target, MARKER))}",
     ])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from golive.adapters.build import Archive, pack, run_build, sha256_of
+from golive.adapters.build import Archive, pack, recompress_zstd, run_build, sha256_of
 from golive.adapters.git import Mirror
 
 
@@ -21,7 +21,13 @@ from golive.adapters.git import Mirror
 class Artifact:
     merge_commit: str
     archive: Archive
+    """The .tar.gz every host can unpack."""
     reused: bool
+    zst: Archive | None = None
+    """The same files as .tar.zst, for hosts that have zstd (faster to unpack)."""
+
+    def for_host(self, has_zstd: bool) -> Archive:
+        return self.zst if has_zstd and self.zst is not None else self.archive
 
 
 def _cache_paths(home: Path, mirror: Mirror, main: str, branch: str) -> tuple[Path, Path]:
@@ -31,13 +37,15 @@ def _cache_paths(home: Path, mirror: Mirror, main: str, branch: str) -> tuple[Pa
 
 
 def _cached(archive_path: Path, meta_path: Path) -> Artifact | None:
-    if not (archive_path.exists() and meta_path.exists()):
+    zst_path = archive_path.with_suffix(".zst")
+    if not (archive_path.exists() and zst_path.exists() and meta_path.exists()):
         return None
     meta = json.loads(meta_path.read_text())
-    if sha256_of(archive_path) != meta["sha256"]:
+    if sha256_of(archive_path) != meta["sha256"] or sha256_of(zst_path) != meta["zst_sha256"]:
         return None  # a damaged cache entry is rebuilt, never shipped
     archive = Archive(archive_path, meta["sha256"], archive_path.stat().st_size, meta["files"])
-    return Artifact(meta["merge_commit"], archive, True)
+    zst = Archive(zst_path, meta["zst_sha256"], zst_path.stat().st_size, meta["files"], "zst")
+    return Artifact(meta["merge_commit"], archive, True, zst)
 
 
 def prepare_artifact(
@@ -63,7 +71,8 @@ def prepare_artifact(
         mirror.remove_worktree(worktree)
     archive_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(staging, archive_path)
+    archive = Archive(archive_path, archive.sha256, archive.size, archive.files)
+    zst = recompress_zstd(archive, archive_path.with_suffix(".zst"))
     meta_path.write_text(json.dumps({"merge_commit": merge_commit, "sha256": archive.sha256,
-                                     "files": archive.files}))
-    return Artifact(merge_commit, Archive(archive_path, archive.sha256, archive.size,
-                                          archive.files), False)
+                                     "zst_sha256": zst.sha256, "files": archive.files}))
+    return Artifact(merge_commit, archive, False, zst)

@@ -180,7 +180,8 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
     def job(host: HostRef) -> Callable[[], None]:
         def body() -> str:
             transport = run.transport(host)
-            previous = rollout.distribute(transport, item, run.rid, artifact.archive, marker,
+            archive = artifact.for_host(run.has_zstd(host))
+            previous = rollout.distribute(transport, item, run.rid, archive, marker,
                                           run.log(item, host))
             run.previous[(item.service_id, host.id)] = previous
             return f"release {run.rid} ready; current {previous or 'none'}"

@@ -60,6 +60,13 @@ class DeployRun:
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)
     _host_locks: dict[int, threading.Lock] = field(default_factory=dict)
+    _zstd: dict[int, bool] = field(default_factory=dict)
+
+    def has_zstd(self, host: HostRef) -> bool:
+        """Whether the host can unpack a .tar.zst (asked once per deployment)."""
+        if host.id not in self._zstd:
+            self._zstd[host.id] = rollout.has_zstd(self.transport(host))
+        return self._zstd[host.id]
 
     def transport(self, host: HostRef) -> Transport:
         """The host's transport, connected once per deployment (the host key pinned)."""

@@ -35,14 +35,19 @@ def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
     path = base_path(transport, item)
     transport.run(release.prepare_layout(path))
     previous = current_release(transport, path)
-    transport.put_file(archive.path, release.incoming_archive(path, rid))
-    transport.run(release.unpack(path, rid, archive.sha256, marker))
+    transport.put_file(archive.path, release.incoming_archive(path, rid, archive.format))
+    transport.run(release.unpack(path, rid, archive.sha256, marker, archive.format))
     shared = release.link_shared(path, rid, item.shared)
     if shared:
         transport.run(shared)
-    log(f"release {rid} unpacked ({archive.files} file(s), sha256 {archive.sha256[:12]}), "
+    log(f"release {rid} unpacked ({archive.files} file(s), {archive.format}, "
+        f"sha256 {archive.sha256[:12]}), "
         f"current is {previous or 'none'}")
     return previous
+
+
+def has_zstd(transport: Transport) -> bool:
+    return transport.run(release.HAS_ZSTD).output.strip().endswith("yes")
 
 
 def switch(transport: Transport, item: ItemWork, rid: str | None) -> None:
