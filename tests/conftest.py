@@ -1,8 +1,11 @@
-"""Shared fixtures: a private GOLIVE_HOME, and stores on SQLite, PostgreSQL and MariaDB."""
+"""Shared fixtures: a private GOLIVE_HOME, stores on SQLite, PostgreSQL and MariaDB, and
+real OpenSSH servers on 127.0.0.1 (see tests/README.md)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from cryptography.fernet import Fernet
 from golive.services.runtime import Runtime, open_runtime
 from golive.settings import get_settings
 from golive.testing.databases import BACKENDS, scratch_database
+from golive.testing.sshd import SshServer, SshServerFactory, ssh_server
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +51,31 @@ def sqlite_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     opened = open_runtime(get_settings())
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[SshServer]:
+    """A running OpenSSH server on 127.0.0.1 with three test users ("hosts"), key login.
+
+    ``sshd.users[i].name`` / ``.home`` (on a tmpfs), ``sshd.port``, ``sshd.client_key``,
+    ``sshd.host_public_key``; stop()/start()/kill()/rotate_host_key()/small_disk().
+    Everything (sshd, users, mounts) is removed at teardown.
+    """
+    with ssh_server(tmp_path / "sshd", hosts=3) as server:
+        yield server
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path) -> Iterator[SshServerFactory]:
+    """Make servers on demand: ``sshd_factory(hosts=2, password="pw")``; all removed at
+    teardown."""
+    numbers = itertools.count()
+    with ExitStack() as stack:
+
+        def make(hosts: int = 1, *, password: str | None = None,
+                 tmpfs_size: str = "512m") -> SshServer:
+            workdir = tmp_path / f"sshd-{next(numbers)}"
+            return stack.enter_context(
+                ssh_server(workdir, hosts, password=password, tmpfs_size=tmpfs_size))
+
+        yield make

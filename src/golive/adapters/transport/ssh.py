@@ -101,7 +101,8 @@ async def _connect(target: SshTarget) -> tuple[asyncssh.SSHClientConnection, str
     presented_text = presented.export_public_key().decode().strip()
     if target.host_key:
         pinned = asyncssh.import_public_key(target.host_key)
-        if pinned.export_public_key() != presented.export_public_key():
+        # compare the key material only: a pinned .pub line may carry a comment
+        if pinned.public_data != presented.public_data:
             raise HostKeyChanged(target.name, fingerprint(target.host_key),
                                  str(presented.get_fingerprint("sha256")))
     connection = await asyncssh.connect(
