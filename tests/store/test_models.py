@@ -80,7 +80,7 @@ def build_graph(session: Session) -> Ids:
     test_stage.hosts.append(StageHost(host=host_a, lane="t1", position=0))
     test_stage.hosts.append(StageHost(host=host_b, lane="t2", position=1))
     prod_stage = ServiceStage(stage="prod", position=2, mode="artifact", path="/srv/api",
-                              database=database, batch=1, keep_releases=3)
+                              database=database, batch="1", keep_releases=3)
     prod_stage.hosts.append(StageHost(host=host_a, position=0))
     prod_stage.hosts.append(StageHost(host=host_b, position=1))
     prod_stage.hosts.append(StageHost(host=job_host, kind="job", position=2))
@@ -193,7 +193,7 @@ def test_every_entity_round_trips_with_its_relationships(runtime: Runtime) -> No
             ("deploy", "t1", "web-1"), ("deploy", "t2", "web-2")]
         assert prod_stage.database is not None and prod_stage.database.name == "shopdb"
         assert prod_stage.database.url_masked == "mysql+pymysql://app:***@db/shop"
-        assert (prod_stage.batch, prod_stage.keep_releases) == (1, 3)
+        assert (prod_stage.batch, prod_stage.keep_releases) == ("1", 3)
         assert [(h.kind, h.lane, h.host.name) for h in prod_stage.hosts] == [
             ("deploy", "", "web-1"), ("deploy", "", "web-2"), ("job", "", "jobs-1")]
         assert all(h.service_stage is prod_stage for h in prod_stage.hosts)

@@ -108,9 +108,16 @@ def list_releases(path: str) -> str:
     return f"ls -1 {quote(releases_dir(path))} 2>/dev/null || true"
 
 
+def release_order(rid: str) -> tuple[str, int]:
+    """Sort key of a release id: its time, then its deployment number (d9 before d10)."""
+    stamp, _, number = rid.partition("-d")
+    return stamp, int(number) if number.isdigit() else 0
+
+
 def releases_to_remove(listing: str, current: str | None, keep: int) -> list[str]:
     """The oldest releases beyond ``keep``; never ``current``, never a foreign folder."""
-    ids = sorted(line.strip() for line in listing.splitlines() if RELEASE_ID.match(line.strip()))
+    ids = sorted((line.strip() for line in listing.splitlines()
+                  if RELEASE_ID.match(line.strip())), key=release_order)
     kept = ids[-keep:] if keep > 0 else []
     return [rid for rid in ids if rid not in kept and rid != current]
 

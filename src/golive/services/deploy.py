@@ -34,7 +34,15 @@ from golive.domain.workflow import Action
 from golive.errors import DeployError, GoliveError, InputError
 from golive.services import ledger, rollout
 from golive.services.artifacts import Artifact, prepare_artifact
-from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
+from golive.services.deployrun import (
+    DeployRun,
+    Switched,
+    about,
+    discard_release,
+    parallel,
+    step,
+    switch_back,
+)
 from golive.services.orders import check_transition, get_order, require_deployer, transition
 from golive.services.progress import Reporter
 from golive.services.rollback import rollback_hosts
@@ -343,7 +351,7 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
                 _switch_artifact(run, item, plans[item.service], commits[item.service])
             else:
                 commits[item.service] = _switch_checkout(run, item, plans[item.service])
-    except GoliveError:
+    except BaseException:  # a bug, too, must not leave hosts half switched
         switch_back(run)
         raise
     for item in moving:
@@ -407,6 +415,7 @@ def run_deployment(runtime: Runtime, deployment_id: int) -> bool:
         else:
             _deploy(run, _plan_for(run))
     except GoliveError as exc:
+        discard_release(run)
         run.reporter.log(exc.message, level="error")
         _end(runtime, deployment_id, False, exc.message,
              None if is_rollback or run.canary else Action.FAIL.value, None)

@@ -198,3 +198,17 @@ def switch_back(run: DeployRun) -> None:
             log(f"switched back to {done.previous or 'no release'}")
         except GoliveError as exc:
             run.log(done.item, done.host, level="error")(f"switching back failed: {exc}")
+
+
+def discard_release(run: DeployRun) -> None:
+    """After a failure: remove this deployment's release from every host that received it
+    and does not serve it, so that no later rollback or cleanup takes it for a good one."""
+    items = {item.service_id: item for item in run.items}
+    for service_id, host_id in list(run.previous):
+        item = items[service_id]
+        host = next(h for h in item.hosts if h.id == host_id)
+        try:
+            if rollout.discard(run.transport(host), item, run.rid):
+                run.log(item, host)(f"release {run.rid} removed: the deployment failed")
+        except GoliveError as exc:
+            run.log(item, host, level="warning")(f"release {run.rid} not removed: {exc}")

@@ -95,6 +95,15 @@ def cleanup(transport: Transport, item: ItemWork, log: Log) -> None:
         log(f"removed old releases: {', '.join(doomed)}")
 
 
+def discard(transport: Transport, item: ItemWork, rid: str) -> bool:
+    """Remove release ``rid`` unless ``current`` points to it; whether it was removed."""
+    path = base_path(transport, item)
+    if current_release(transport, path) == rid:
+        return False
+    transport.run(f"rm -rf {quote(release.release_path(path, rid))}")
+    return True
+
+
 def release_exists(transport: Transport, item: ItemWork, rid: str) -> bool:
     path = release.release_path(base_path(transport, item), rid)
     return transport.run(f"test -d {quote(path)}", check=False).exit_code == 0
@@ -104,9 +113,11 @@ def previous_release(transport: Transport, item: ItemWork) -> str | None:
     """The newest release older than ``current``, for a plain rollback."""
     path = base_path(transport, item)
     current = current_release(transport, path)
-    ids = sorted(line.strip() for line in transport.run(release.list_releases(path))
-                 .output.splitlines() if release.RELEASE_ID.match(line.strip()))
-    older = [rid for rid in ids if current is None or rid < current]
+    ids = sorted((line.strip() for line in transport.run(release.list_releases(path))
+                  .output.splitlines() if release.RELEASE_ID.match(line.strip())),
+                 key=release.release_order)
+    older = [rid for rid in ids
+             if current is None or release.release_order(rid) < release.release_order(current)]
     return older[-1] if older else None
 
 
