@@ -70,6 +70,16 @@ def _check_items(session: Session, project_id: int, items: list[ItemRequest]) ->
     return services
 
 
+def service_dialect(service: Service) -> str:
+    """How to split a service's SQL: the dialect of the databases its stages use."""
+    dialects = {sqlrules.dialect_of(s.database.url_masked) for s in service.stages
+                if s.database is not None}
+    for dialect in (sqlrules.MYSQL, sqlrules.POSTGRESQL, sqlrules.SQLITE):
+        if dialect in dialects:
+            return dialect
+    return sqlrules.GENERIC
+
+
 def create_order(
     session: Session, by: User, project_name: str, items: list[ItemRequest], title: str = ""
 ) -> Order:
@@ -86,9 +96,10 @@ def create_order(
                   state="draft")
     for position, (item, service) in enumerate(zip(items, services, strict=True)):
         row = OrderItem(service=service, branch=item.branch, position=position)
-        for index, text in enumerate(sqlrules.split_statements(item.sql)):
-            row.statements.append(
-                SqlStatement(position=index, text=text, checksum=sqlrules.checksum(text)))
+        dialect = service_dialect(service)
+        for index, text in enumerate(sqlrules.split_statements(item.sql, dialect)):
+            row.statements.append(SqlStatement(position=index, text=text,
+                                               checksum=sqlrules.checksum(text, dialect)))
         order.items.append(row)
     session.add(order)
     session.flush()
