@@ -165,8 +165,8 @@ def test_demo_takes_an_order_to_done(capsys: pytest.CaptureFixture[str],
     assert current.is_symlink() and (current / "dist" / "coupon.html").exists()
     # the iterative redeploy on test moved web only and ran no statement twice
     assert "unchanged since the last deploy on test: skipped" in demo_out
-    assert demo_out.count("SQL #1 ran on demo-shop-main") == 1
-    assert "SQL #1 already ran on demo-shop-main: skipped" in demo_out
+    assert demo_out.count("SQL orders:1 ran on demo-shop-main") == 1
+    assert "2 statement(s) already ran on demo-shop-main: skipped" in demo_out
     # a second run starts the world from scratch and still works
     code, out, err = run(capsys, "demo", "--no-serve")
     assert code == 0, err

@@ -266,7 +266,7 @@ def test_a_failing_sql_statement(tmp_path: Path, sqlite_runtime: Runtime) -> Non
     world = make_world(tmp_path, sqlite_runtime, sql=SQL)
     deployment, ok = world.deploy()
     bad = "INSERT INTO vouchers (code) VALUES ('WELCOME')"
-    error = (f"service web: statement `{bad}` failed on database shop-test: "
+    error = (f"service web: statement #2 `{bad}` failed on database shop-test: "
              "no such table: vouchers")
     assert_failed(world, deployment, ok, error, None)
     statements = rows(world.runtime, SqlStatement)

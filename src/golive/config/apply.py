@@ -144,6 +144,7 @@ def _apply_database(ctx: _Context, index: int, spec: DatabaseSpec) -> None:
         row = TargetDatabase(name=spec.name)
         ctx.session.add(row)
     row.url_enc = ctx.box.seal(spec.url)
+    row.statement_timeout = spec.statement_timeout
     row.url_masked = mask_url(spec.url)
     row.url_template = template
     _record(ctx, "database", spec.name, is_new, False)

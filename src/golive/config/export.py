@@ -50,7 +50,8 @@ def host_spec(host: Host, box: SecretBox) -> HostSpec:
 
 
 def database_spec(database: TargetDatabase, box: SecretBox) -> DatabaseSpec:
-    return DatabaseSpec(name=database.name, url=box.open(database.url_enc))
+    return DatabaseSpec(name=database.name, url=box.open(database.url_enc),
+                        statement_timeout=database.statement_timeout)
 
 
 def _stage_spec(stage: ServiceStage) -> StageSpec:

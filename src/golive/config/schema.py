@@ -57,6 +57,7 @@ class HostSpec(Spec):
 class DatabaseSpec(Spec):
     name: str
     url: str = Field(max_length=1000)
+    statement_timeout: int = Field(default=0, ge=0, le=86_400)
 
     _name = field_validator("name")(_valid_name)
 

@@ -43,10 +43,12 @@ from golive.services.deployrun import (
     step,
     switch_back,
 )
+from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order, require_deployer, transition
 from golive.services.progress import Reporter
 from golive.services.rollback import rollback_hosts
 from golive.services.runtime import Runtime
+from golive.services.sqlrun import SqlJob, SqlRun, run_statements
 from golive.services.work import HostRef, ItemWork, load_items, secrets_of
 from golive.store.models import Deployment, Order, User, utcnow
 
@@ -85,7 +87,7 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
     else:
         order = transition(session, order_id, action, by, stage=target)
     deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
-                            status="pending", requested_by=by.name,
+                            status="pending", requested_by=by.name, runner=this_runner(),
                             only_hosts=list(only_hosts), pause_after_batch=pause_after_batch)
     session.add(deployment)
     session.flush()
@@ -205,19 +207,19 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
     parallel(run, [job(h) for h in item.hosts], item.parallel)
 
 
-def _run_sql(run: DeployRun, item: ItemWork) -> tuple[int, int]:
+def _run_sql(run: DeployRun, item: ItemWork) -> SqlRun:
     if not item.statements or item.database is None:
-        return 0, 0
+        return SqlRun()
     database = item.database
-    target = open_target(database.name, database.url)
-    counts: list[ledger.SqlRun] = []
+    target = open_target(database.name, database.url, database.statement_timeout)
+    job = SqlJob(run.runtime.store.sessions, target, database.id, run.order_id,
+                 run.deployment_id, run.stage, item.service, run.by, item.statements,
+                 item.transactional, run.log(item))
+    counts: list[SqlRun] = []
 
     def body() -> str:
-        result = ledger.run_statements(
-            run.runtime.store.sessions, target, database.id, run.order_id, run.stage, run.by,
-            item.statements, run.log(item))
-        counts.append(result)
-        return f"{result.ran} ran, {result.skipped} already ran"
+        counts.append(run_statements(job))
+        return f"{counts[0].ran} ran, {counts[0].skipped} already ran"
 
     try:
         step(run, "sql", item, None, body)
@@ -225,7 +227,7 @@ def _run_sql(run: DeployRun, item: ItemWork) -> tuple[int, int]:
         raise about(exc, item) from None
     finally:
         target.close()
-    return counts[0].ran, counts[0].skipped
+    return counts[0]
 
 
 def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
@@ -326,11 +328,14 @@ def _push_merges(run: DeployRun) -> None:
 
 
 def _deploy(run: DeployRun, plan: planning.Plan) -> None:
-    if plan.blocked:
-        first = plan.blocked[0]
-        raise DeployError(f"SQL #{first.position + 1} is {first.status} on its database: "
-                          f"resolve it with `golive sql resolve {run.order_id} "
-                          f"{first.position + 1}` before deploying")
+    for svc in plan.services:
+        for stmt in svc.statements:
+            if stmt.action == planning.BLOCKED:
+                ref = f"{svc.service}:{stmt.position + 1}"
+                raise DeployError(
+                    f"SQL {ref} is {stmt.status} on database {svc.database}: it may or may not "
+                    f"have run; resolve it with `golive sql resolve {run.order_id} {ref} "
+                    "--as executed|retry` before deploying")
     plans = {p.service: p for p in plan.services}
     moving = [i for i in run.items if plans[i.service].action == planning.DEPLOY]
     for item in run.items:
@@ -366,6 +371,7 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
         if deployment is None:
             raise InputError(f"deployment {deployment_id} does not exist")
         deployment.status, deployment.started_at = "running", utcnow()
+        deployment.runner = this_runner()
         order = get_order(session, deployment.order_id)
         stages = list(order.project.stages)
         only = tuple(deployment.only_hosts or ())

@@ -15,6 +15,7 @@ from golive.domain.workflow import Action
 from golive.errors import DeployError
 from golive.services import rollout
 from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
+from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order
 from golive.services.work import HostRef, ItemWork
 from golive.store.models import Deployment, User
@@ -29,7 +30,7 @@ def request_rollback(session: Session, order_id: int, by: User, *, stage: str | 
     check_transition(session, order_id, Action.ROLLBACK, by, stage=target_stage)
     deployment = Deployment(order_id=order.id, stage=target_stage, kind="rollback",
                             status="pending", requested_by=by.name,
-                            target_release=to_release)
+                            target_release=to_release, runner=this_runner())
     session.add(deployment)
     session.flush()
     return deployment

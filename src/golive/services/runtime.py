@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golive.services.recovery import recover
 from golive.settings import Settings, get_settings
 from golive.store.db import Store, open_store
 from golive.store.secrets import SecretBox, load_key
@@ -24,4 +25,8 @@ def open_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     box = SecretBox(load_key(settings.secret_key, settings.secret_key_file))
-    return Runtime(settings, open_store(settings.store_url), box)
+    runtime = Runtime(settings, open_store(settings.store_url), box)
+    with runtime.store.session() as session:
+        if recover(session):
+            session.commit()
+    return runtime

@@ -41,6 +41,7 @@ class DatabaseRef:
     id: int
     name: str
     url: str = field(repr=False)
+    statement_timeout: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class ItemWork:
     hosts: list[HostRef]
     database: DatabaseRef | None
     statements: list[StatementRef]
+    transactional: bool | None = None
 
 
 def host_ref(host: Host, box: SecretBox, jump: HostRef | None = None) -> HostRef:
@@ -146,7 +148,8 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
         database = None
         if setting.database is not None:
             database = DatabaseRef(setting.database.id, setting.database.name,
-                                   box.open(setting.database.url_enc))
+                                   box.open(setting.database.url_enc),
+                                   setting.database.statement_timeout)
         statements = [_statement(s) for s in item.statements]
         if statements and database is None:
             raise InputError(f"service {svc.name} has SQL in the order but no database on "
@@ -160,6 +163,7 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
             batch=setting.batch, parallel=setting.parallel,
             keep_releases=setting.keep_releases,
             hosts=_hosts(setting, lane, box), database=database, statements=statements,
+            transactional=item.transactional,
         ))
     return items
 

@@ -156,6 +156,8 @@ class TargetDatabase(Base):
     url_masked: Mapped[str] = mapped_column(String(1000))
     url_enc: Mapped[str] = mapped_column(Text)
     url_template: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    statement_timeout: Mapped[int] = mapped_column(Integer, default=0)
+    """Seconds a statement may run before the database stops it (0: no limit)."""
 
 
 class Service(Base):
@@ -255,6 +257,10 @@ class Order(Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    sql_approved_by: Mapped[str] = mapped_column(Name, default="")
+    sql_approved_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    sql_approved_checksums: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The statements an owner or releaser approved (their review findings allowed)."""
 
     project: Mapped[Project] = relationship()
     created_by: Mapped[User] = relationship()
@@ -274,6 +280,8 @@ class OrderItem(Base):
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"))
     branch: Mapped[str] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    transactional: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    """Run the item's statements in one transaction (None: yes on PostgreSQL)."""
 
     order: Mapped[Order] = relationship(back_populates="items")
     service: Mapped[Service] = relationship()
@@ -343,6 +351,8 @@ class Deployment(Base):
     batches_released: Mapped[int] = mapped_column(Integer, default=0)
     """With pause_after_batch: how many batches `golive order resume` let through."""
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    runner: Mapped[str] = mapped_column(String(200), default="")
+    """host:pid:start-time of the process running it, to tell a live run from a dead one."""
     requested_by: Mapped[str] = mapped_column(Name)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
@@ -422,12 +432,25 @@ class SqlExecution(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(Name)
     status: Mapped[str] = mapped_column(String(20))  # running | success | failed | unknown
+    runner: Mapped[str] = mapped_column(String(200), default="")
     executed_by: Mapped[str] = mapped_column(Name)
     started_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rows_affected: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class SqlLock(Base):
+    """Who runs statements on a target database now: one runner per database."""
+
+    __tablename__ = "sql_locks"
+    database_id: Mapped[int] = mapped_column(
+        ForeignKey("target_databases.id", ondelete="CASCADE"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(Integer)
+    deployment_id: Mapped[int] = mapped_column(Integer, default=0)
+    runner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
 
 
 class JobLedger(Base):

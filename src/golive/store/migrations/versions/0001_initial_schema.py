@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:31:51.187468
+Create Date: 2026-11-26 05:51:18.533620
 """
 
 from collections.abc import Sequence
@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("url_masked", sa.String(length=1000), nullable=False),
         sa.Column("url_enc", sa.Text(), nullable=False),
         sa.Column("url_template", sa.String(length=1000), nullable=True),
+        sa.Column("statement_timeout", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_target_databases")),
         sa.UniqueConstraint("name", name=op.f("uq_target_databases_name")),
     )
@@ -131,6 +132,9 @@ def upgrade() -> None:
         sa.Column("created_by_id", sa.Integer(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.Column("sql_approved_by", sa.String(length=100), nullable=False),
+        sa.Column("sql_approved_at", TIMESTAMP, nullable=True),
+        sa.Column("sql_approved_checksums", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["users.id"],
@@ -171,6 +175,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "name", name=op.f("uq_services_project_id")),
     )
     op.create_table(
+        "sql_locks",
+        sa.Column("database_id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("deployment_id", sa.Integer(), nullable=False),
+        sa.Column("runner", sa.String(length=200), nullable=False),
+        sa.Column("acquired_at", TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["database_id"],
+            ["target_databases.id"],
+            name=op.f("fk_sql_locks_database_id_target_databases"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("database_id", name=op.f("pk_sql_locks")),
+    )
+    op.create_table(
         "deployments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("order_id", sa.Integer(), nullable=False),
@@ -182,6 +201,7 @@ def upgrade() -> None:
         sa.Column("pause_after_batch", sa.Boolean(), nullable=False),
         sa.Column("batches_released", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("runner", sa.String(length=200), nullable=False),
         sa.Column("requested_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("started_at", TIMESTAMP, nullable=True),
@@ -251,6 +271,7 @@ def upgrade() -> None:
         sa.Column("service_id", sa.Integer(), nullable=False),
         sa.Column("branch", sa.String(length=255), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("transactional", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -453,6 +474,7 @@ def upgrade() -> None:
         sa.Column("checksum", sa.String(length=64), nullable=False),
         sa.Column("stage", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("runner", sa.String(length=200), nullable=False),
         sa.Column("executed_by", sa.String(length=100), nullable=False),
         sa.Column("started_at", TIMESTAMP, nullable=False),
         sa.Column("finished_at", TIMESTAMP, nullable=True),
@@ -507,6 +529,7 @@ def downgrade() -> None:
     op.drop_table("order_history")
     op.drop_table("job_ledger")
     op.drop_table("deployments")
+    op.drop_table("sql_locks")
     op.drop_table("services")
     op.drop_table("orders")
     op.drop_table("members")

@@ -1,0 +1,55 @@
+"""On start: what a golive process that died left behind, made true again.
+
+* a statement it left ``running`` becomes ``unknown`` — never re-run
+  automatically; a person resolves it (``golive sql resolve``);
+* a deployment it left pending, running or paused becomes ``interrupted`` and its
+  order moves to ``<stage>:failed`` (so it can be redeployed);
+* a lock it held on a target database is released.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from golive.domain.workflow import Action
+from golive.errors import RefusedError
+from golive.services.liveness import is_dead
+from golive.services.orders import transition
+from golive.store.models import Deployment, LogLine, SqlExecution, SqlLock, utcnow
+
+UNKNOWN_MESSAGE = ("interrupted: golive stopped while the statement ran; it may or may not "
+                   "have taken effect: resolve it with `golive sql resolve`")
+
+
+def recover(session: Session) -> int:
+    """Repair what dead local runners left; the number of rows changed. Caller commits."""
+    changed = 0
+    for execution in session.scalars(select(SqlExecution).where(SqlExecution.status == "running")):
+        if is_dead(execution.runner):
+            execution.status, execution.message = "unknown", UNKNOWN_MESSAGE
+            execution.finished_at = utcnow()
+            changed += 1
+    for lock in session.scalars(select(SqlLock)):
+        if is_dead(lock.runner):
+            session.execute(delete(SqlLock).where(SqlLock.database_id == lock.database_id))
+            changed += 1
+    live = ("pending", "running", "paused")
+    for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(live))):
+        if is_dead(deployment.runner):
+            _interrupt(session, deployment)
+            changed += 1
+    session.flush()
+    return changed
+
+
+def _interrupt(session: Session, deployment: Deployment) -> None:
+    why = "interrupted: the golive process running this deployment stopped"
+    deployment.status, deployment.error, deployment.finished_at = "interrupted", why, utcnow()
+    session.add(LogLine(deployment_id=deployment.id, level="error", text=why))
+    if deployment.kind == "rollback" or deployment.only_hosts:
+        return  # these did not move the order
+    try:
+        transition(session, deployment.order_id, Action.FAIL, None, reason=why)
+    except RefusedError:
+        pass  # the order already moved on (e.g. cancelled by hand)
