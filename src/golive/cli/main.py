@@ -11,7 +11,7 @@ import sys
 import typer
 
 from golive import __version__
-from golive.cli import config, demo, hosts, orders, users
+from golive.cli import config, demo, hosts, orders, sql, users
 from golive.cli.context import STATE
 from golive.cli.output import error
 from golive.errors import GoliveError
@@ -26,6 +26,7 @@ app.add_typer(orders.app, name="order")
 app.add_typer(users.users, name="user")
 app.add_typer(users.members, name="member")
 app.add_typer(hosts.app, name="host")
+app.add_typer(sql.app, name="sql")
 app.command("apply")(config.apply)
 app.command("export")(config.export)
 app.command("demo")(demo.demo)

@@ -8,6 +8,7 @@ import typer
 
 from golive.cli import deploy as deploy_cli
 from golive.cli import output, views
+from golive.cli import sql as sql_cli
 from golive.cli.context import unit_of_work
 from golive.domain.workflow import Action
 from golive.errors import InputError
@@ -21,6 +22,8 @@ app.command()(deploy_cli.rollback)
 app.command()(deploy_cli.plan)
 app.command()(deploy_cli.logs)
 app.command()(deploy_cli.resume)
+app.command("approve-sql")(sql_cli.approve_sql)
+app.command("sql")(sql_cli.set_sql)
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 
@@ -52,6 +55,9 @@ def create(
     service: list[str] = typer.Option(..., "-s", "--service", help="SERVICE=BRANCH, repeatable."),
     sql: list[str] = typer.Option([], "--sql", help="SERVICE=FILE: SQL to run for the service."),
     title: str = typer.Option("", "-t", "--title", help="A title (default: the services)."),
+    no_transaction: list[str] = typer.Option(
+        [], "--no-transaction", help="SERVICE: run its SQL statement by statement, not in one "
+        "transaction (PostgreSQL runs an item's SQL in one transaction by default)."),
     as_json: bool = JSON,
 ) -> None:
     """File a new draft order."""
@@ -61,7 +67,13 @@ def create(
     if unknown:
         raise InputError(f"--sql names {', '.join(sorted(unknown))}, which is not in the order")
     scripts = _read_sql(sql_files)
-    items = [order_service.ItemRequest(s, b, scripts.get(s, "")) for s, b in branches]
+    unknown = set(no_transaction) - {name for name, _ in branches}
+    if unknown:
+        raise InputError(f"--no-transaction names {', '.join(sorted(unknown))}, which is not "
+                         "in the order")
+    items = [order_service.ItemRequest(s, b, scripts.get(s, ""),
+                                       False if s in no_transaction else None)
+             for s, b in branches]
     with unit_of_work() as work:
         order = order_service.create_order(work.session, work.user, project, items, title)
         data = views.order_detail(order)

@@ -27,6 +27,8 @@ class ItemRequest:
     service: str
     branch: str
     sql: str = ""
+    transactional: bool | None = None
+    """Run the SQL in one transaction (None: yes on PostgreSQL, no elsewhere)."""
 
 
 def get_order(session: Session, order_id: int, *, lock: bool = False) -> Order:
@@ -95,7 +97,8 @@ def create_order(
     order = Order(project=project, title=title or _default_title(items), created_by=by,
                   state="draft")
     for position, (item, service) in enumerate(zip(items, services, strict=True)):
-        row = OrderItem(service=service, branch=item.branch, position=position)
+        row = OrderItem(service=service, branch=item.branch, position=position,
+                        transactional=item.transactional)
         dialect = service_dialect(service)
         for index, text in enumerate(sqlrules.split_statements(item.sql, dialect)):
             row.statements.append(SqlStatement(position=index, text=text,

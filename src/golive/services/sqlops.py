@@ -1,0 +1,150 @@
+"""What people do with an order's SQL: resolve an ``unknown`` statement, approve the
+order's SQL past the review rules, and edit it — append-only once anything ran."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from golive.domain import sql as sqlrules
+from golive.domain.roles import Role
+from golive.errors import InputError, PermissionDenied
+from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN
+from golive.services.orders import get_order, service_dialect
+from golive.services.users import actor_for
+from golive.store.models import (
+    Order,
+    OrderItem,
+    SqlExecution,
+    SqlStatement,
+    TargetDatabase,
+    User,
+    utcnow,
+)
+
+APPROVERS = (Role.OWNER.value, Role.RELEASER.value)
+
+
+def _require(session: Session, order: Order, by: User, what: str) -> None:
+    actor = actor_for(session, by, order.project)
+    if actor.is_admin or actor.roles & set(APPROVERS):
+        return
+    raise PermissionDenied(
+        f"order {order.id}: {what} needs the role owner or releaser; {by.name} has "
+        + (", ".join(sorted(actor.roles)) or "no role in this project"),
+        needed_roles=APPROVERS)
+
+
+def find_statement(order: Order, ref: str) -> tuple[OrderItem, SqlStatement]:
+    """``SERVICE:N`` (or ``N`` when one service of the order has SQL) → the statement."""
+    service, _, number = ref.rpartition(":")
+    if not number.isdigit() or int(number) < 1:
+        raise InputError(f"statement {ref!r}: write SERVICE:N, e.g. orders:2")
+    items = [i for i in order.items if i.statements and (not service or
+                                                         i.service.name == service)]
+    if not service and len(items) > 1:
+        raise InputError(f"order {order.id} has SQL for several services: write SERVICE:N")
+    for item in items:
+        for stmt in item.statements:
+            if stmt.position + 1 == int(number):
+                return item, stmt
+    raise InputError(f"order {order.id} has no statement {ref}")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    statement: str
+    databases: list[str]
+    outcome: str
+
+
+def resolve(session: Session, order_id: int, ref: str, outcome: str, by: User,
+            database: str = "") -> Resolution:
+    """Settle an ``unknown`` statement: ``executed`` records it a success, ``retry`` lets
+    the next deploy run it again."""
+    if outcome not in ("executed", "retry"):
+        raise InputError(f"--as {outcome!r}: write executed or retry")
+    order = get_order(session, order_id)
+    _require(session, order, by, "resolving a statement")
+    item, stmt = find_statement(order, ref)
+    query = select(SqlExecution).where(SqlExecution.statement_id == stmt.id,
+                                       SqlExecution.status.in_((UNKNOWN, RUNNING)))
+    rows = list(session.scalars(query))
+    names = {d.id: d.name for d in session.scalars(select(TargetDatabase))}
+    if database:
+        rows = [r for r in rows if names.get(r.database_id) == database]
+    if not rows:
+        raise InputError(f"statement {ref} of order {order_id} is not unknown"
+                         + (f" on {database}" if database else "") + ": nothing to resolve")
+    if any(r.status == RUNNING for r in rows):
+        raise InputError(f"statement {ref} is running now; wait for it to finish")
+    for row in rows:
+        row.status = SUCCESS if outcome == "executed" else FAILED
+        row.message = f"resolved by {by.name} as {outcome} at {utcnow():%Y-%m-%d %H:%M} UTC"
+        row.finished_at = row.finished_at or utcnow()
+    session.flush()
+    return Resolution(f"{item.service.name}:{stmt.position + 1}",
+                      sorted(names[r.database_id] for r in rows), outcome)
+
+
+def approve_sql(session: Session, order_id: int, by: User) -> Order:
+    """An owner or releaser allows the order's statements past the review rules."""
+    order = get_order(session, order_id)
+    _require(session, order, by, "approving SQL")
+    order.sql_approved_by, order.sql_approved_at = by.name, utcnow()
+    order.sql_approved_checksums = sorted({s.checksum for i in order.items
+                                           for s in i.statements})
+    session.flush()
+    return order
+
+
+def replace_sql(session: Session, order_id: int, service: str, script: str, by: User) -> int:
+    """Set a service's SQL in the order; statements that ran anywhere must stay as they are.
+
+    Returns the number of statements. Refuses the change, naming the statement and
+    where it ran, if an executed statement would be edited or removed.
+    """
+    order = get_order(session, order_id)
+    if order.state in ("done", "cancelled"):
+        raise InputError(f"order {order.id} is {order.state}: its SQL cannot change")
+    actor = actor_for(session, by, order.project)
+    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}
+            or order.created_by_id == by.id):
+        raise PermissionDenied(f"order {order.id}: editing SQL needs the role developer or "
+                               f"owner; {by.name} has none", needed_roles=("developer",))
+    item = next((i for i in order.items if i.service.name == service), None)
+    if item is None:
+        raise InputError(f"service {service} is not in order {order.id}")
+    dialect = service_dialect(item.service)
+    new = sqlrules.split_statements(script, dialect)
+    _check_append_only(session, item, new, dialect)
+    kept = {s.position: s for s in item.statements}
+    for position, text in enumerate(new):
+        checksum = sqlrules.checksum(text, dialect)
+        row = kept.pop(position, None)
+        if row is None:
+            item.statements.append(SqlStatement(position=position, text=text,
+                                                checksum=checksum))
+        elif row.checksum != checksum or row.text != text:
+            row.text, row.checksum = text, checksum
+    for row in kept.values():
+        item.statements.remove(row)
+    session.flush()
+    return len(new)
+
+
+def _check_append_only(session: Session, item: OrderItem, new: list[str], dialect: str) -> None:
+    for stmt in item.statements:
+        ran = session.scalar(select(SqlExecution).where(
+            SqlExecution.statement_id == stmt.id, SqlExecution.status != FAILED).limit(1))
+        if ran is None:
+            continue
+        position = stmt.position
+        if position >= len(new) or sqlrules.checksum(new[position], dialect) != stmt.checksum:
+            where = session.get(TargetDatabase, ran.database_id)
+            raise InputError(
+                f"statement {item.service.name}:{position + 1} has run on "
+                f"{where.name if where else 'a database'} ({ran.status}); it cannot be edited "
+                "or removed: keep it and add a new statement after the others instead")
