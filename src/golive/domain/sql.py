@@ -142,6 +142,35 @@ def _statements(script: str, dialect: str) -> Iterator[list[Token]]:
         yield current
 
 
+_WORD_OR_MARK = re.compile(r"\w+|\S")
+_EXECUTABLE_COMMENT = re.compile(r"/\*!\d*(.*?)(?:\*/)?\Z", re.DOTALL)
+
+
+def code_tokens(statement: str, dialect: str = GENERIC) -> Iterator[Token]:
+    """What the database reads of ``statement``, comments and whitespace left out.
+
+    Kind ``code`` is one word (keyword or bare identifier) or one punctuation mark;
+    kind ``literal`` is a quoted string or identifier (or a dollar-quoted body), whole;
+    kind ``end`` is a terminator (``;`` or a ``DELIMITER`` line). The code inside a
+    MySQL executable comment ``/*!40101 ... */`` is yielded as code.
+    """
+    for token in _Scanner(statement, dialect).tokens():
+        if token.kind in ("space", "comment"):
+            continue
+        if token.kind == "code":
+            inner = _EXECUTABLE_COMMENT.match(token.text) if token.text.startswith("/*!") \
+                else None
+            if inner:
+                yield from code_tokens(inner.group(1), dialect)
+                continue
+            for mark in _WORD_OR_MARK.findall(token.text):
+                yield Token("code", mark)
+        elif token.kind == "delimiter":
+            yield Token("end", token.text)
+        else:
+            yield token
+
+
 def split_statements(script: str, dialect: str = GENERIC) -> list[str]:
     """The statements of ``script``, each stripped, without its terminator.
 
