@@ -63,7 +63,10 @@ def test_plan_cases(name: str, service: ServiceInput, kind: str, action: str,
 def test_plan_is_plain_data_with_old_and_new_commits() -> None:
     plan = make_plan(7, "prod", "iterative",
                      [svc(ledger=LedgerEntry("b1", "m1", "merge0", "r0"), batch=2)])
-    assert plan.to_dict() == {
+    data = plan.to_dict()
+    reviews = [st.pop("review") for st in data["services"][0]["statements"]]
+    assert [[note["rule"] for note in review] for review in reviews] == [[], ["ddl-dml-mixed"]]
+    assert data == {
         "order_id": 7, "stage": "prod", "kind": "iterative",
         "services": [{
             "service": "api", "mode": "artifact", "action": "deploy", "branch": "feature/x",
@@ -110,3 +113,26 @@ def test_batch_size(count: int, batch: int | str, expected: int) -> None:
     from golive.domain.plan import batch_size
 
     assert batch_size(batch, count) == expected
+
+
+def test_review_refuses_unapproved_risky_statements_that_will_run() -> None:
+    risky = StatementInput(2, "c3", "DELETE FROM orders")
+    plan = make_plan(1, "prod", "iterative", [svc(statements=(S1, S2, risky))])
+    assert [(name, s.position, n.rule) for name, s, n in plan.refused] == [
+        ("api", 2, "delete-without-where")]
+    assert "orders" in plan.refused[0][2].message_en
+    assert plan.refused[0][2].message_zh
+    approved = make_plan(1, "prod", "iterative",
+                         [svc(statements=(S1, S2, risky), approved=frozenset({"c3"}))])
+    assert approved.refused == []
+    assert approved.services[0].statements[2].review[0].approved
+    done = make_plan(1, "prod", "iterative",
+                     [svc(statements=(S1, S2, risky), sql_status={"c3": "success"})])
+    assert done.refused == []  # already ran: nothing to review
+
+
+def test_review_warns_on_ddl_and_dml_mixed() -> None:
+    plan = make_plan(1, "prod", "iterative", [svc()])
+    notes = [n for s in plan.services[0].statements for n in s.review]
+    assert [(n.rule, n.severity) for n in notes] == [("ddl-dml-mixed", "warn")]
+    assert plan.refused == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from sqlalchemy import select
 
 from golive.cli import output
@@ -111,6 +112,21 @@ def rollback(
     _run_and_follow(deployment_id, as_json)
 
 
+def _print_review(plan: Plan, language: str) -> None:
+    for svc in plan.services:
+        for stmt in svc.statements:
+            for note in stmt.review:
+                text = note.message_zh if language == "zh_CN" else note.message_en
+                verdict = "approved" if note.approved else note.severity
+                style = "red" if verdict == "refuse" else "yellow"
+                output.console.print(
+                    f"[{style}]{svc.service}:{stmt.position + 1} {verdict} "
+                    f"({note.rule})[/]: {escape(text)}")
+    if plan.refused:
+        output.console.print(f"the deploy is refused until an owner or releaser runs "
+                             f"`golive order approve-sql {plan.order_id}`", markup=False)
+
+
 def _print_plan(plan: Plan) -> None:
     output.console.print(f"plan for order {plan.order_id} on {plan.stage} ({plan.kind})",
                          markup=False)
@@ -140,10 +156,12 @@ def plan(
         target = stage or deploy_service.natural_stage(order)
         result = deploy_service.build_plan(work.runtime, work.session, order, target,
                                            "full" if full else "iterative", lane)
+        language = work.user.language
     if as_json:
         output.print_json(result.to_dict())
     else:
         _print_plan(result)
+        _print_review(result, language)
 
 
 def logs(

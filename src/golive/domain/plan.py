@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from golive.domain.sql import GENERIC
+from golive.domain.sql_review import REFUSE, review_item
+
 DEPLOY, UNCHANGED = "deploy", "unchanged"
 RUN, SKIP, BLOCKED = "run", "skip", "blocked"
 
@@ -46,6 +49,18 @@ class ServiceInput:
     statements: tuple[StatementInput, ...] = ()
     sql_status: dict[str, str] = field(default_factory=dict)
     """checksum → status in the SQL ledger of this order on the stage's database."""
+    dialect: str = GENERIC
+    approved: frozenset[str] = frozenset()
+    """Checksums of statements an owner or releaser approved past the review rules."""
+
+
+@dataclass(frozen=True)
+class ReviewNote:
+    rule: str
+    severity: str  # refuse | warn
+    message_en: str
+    message_zh: str
+    approved: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,12 @@ class StatementPlan:
     text: str
     action: str  # run | skip | blocked
     status: str = ""
+    review: tuple[ReviewNote, ...] = ()
+    """Review findings of a statement that will run (none for skipped ones)."""
+
+    @property
+    def refused(self) -> list[ReviewNote]:
+        return [n for n in self.review if n.severity == REFUSE and not n.approved]
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,12 @@ class Plan:
         """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract."""
         data: dict[str, Any] = _listify(asdict(self))
         return data
+
+    @property
+    def refused(self) -> list[tuple[str, StatementPlan, ReviewNote]]:
+        """(service, statement, finding) that the review refuses and nobody approved."""
+        return [(svc.service, stmt, note) for svc in self.services
+                for stmt in svc.statements for note in stmt.refused]
 
     @property
     def blocked(self) -> list[StatementPlan]:
@@ -123,20 +150,35 @@ def _changed(svc: ServiceInput) -> bool:
     return svc.branch_head != svc.ledger.branch_commit
 
 
-def _statement(stmt: StatementInput, status: str) -> StatementPlan:
+def _statement(stmt: StatementInput, status: str, notes: tuple[ReviewNote, ...]
+               ) -> StatementPlan:
     if status == "success":
         action = SKIP
     elif status in ("unknown", "running"):
         action = BLOCKED
     else:
         action = RUN
-    return StatementPlan(stmt.position, stmt.checksum, stmt.text, action, status)
+    return StatementPlan(stmt.position, stmt.checksum, stmt.text, action, status,
+                         notes if action == RUN else ())
+
+
+def _review(svc: ServiceInput) -> dict[int, tuple[ReviewNote, ...]]:
+    """Index in the item → the review's findings, each marked approved or not."""
+    notes: dict[int, list[ReviewNote]] = {}
+    findings = review_item([s.text for s in svc.statements], svc.dialect)
+    for finding in findings:
+        checksum = svc.statements[finding.statement].checksum
+        notes.setdefault(finding.statement, []).append(ReviewNote(
+            finding.rule, finding.severity, finding.message_en, finding.message_zh,
+            checksum in svc.approved))
+    return {index: tuple(found) for index, found in notes.items()}
 
 
 def plan_service(svc: ServiceInput, kind: str) -> ServicePlan:
     action = DEPLOY if kind == "full" or _changed(svc) else UNCHANGED
-    statements = tuple(_statement(s, svc.sql_status.get(s.checksum, ""))
-                       for s in svc.statements) if svc.database else ()
+    review = _review(svc) if svc.database else {}
+    statements = tuple(_statement(s, svc.sql_status.get(s.checksum, ""), review.get(i, ()))
+                       for i, s in enumerate(svc.statements)) if svc.database else ()
     return ServicePlan(
         service=svc.service, mode=svc.mode, action=action, branch=svc.branch,
         old_commit=svc.ledger.deployed_commit if svc.ledger else "",

@@ -44,10 +44,17 @@ from golive.services.deployrun import (
     switch_back,
 )
 from golive.services.liveness import this_runner
-from golive.services.orders import check_transition, get_order, require_deployer, transition
+from golive.services.orders import (
+    check_transition,
+    get_order,
+    require_deployer,
+    service_dialect_by_id,
+    transition,
+)
 from golive.services.progress import Reporter
 from golive.services.rollback import rollback_hosts
 from golive.services.runtime import Runtime
+from golive.services.sqlops import check_review
 from golive.services.sqlrun import SqlJob, SqlRun, run_statements
 from golive.services.work import HostRef, ItemWork, load_items, secrets_of
 from golive.store.models import Deployment, Order, User, utcnow
@@ -86,6 +93,7 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
         _check_canary_hosts(order, target, lane, only_hosts)
     else:
         order = transition(session, order_id, action, by, stage=target)
+    check_review(session, order, target)  # raising here undoes the transition above
     deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
                             status="pending", requested_by=by.name, runner=this_runner(),
                             only_hosts=list(only_hosts), pause_after_batch=pause_after_batch)
@@ -155,7 +163,8 @@ def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kin
             database=item.database.name if item.database else "",
             statements=tuple(planning.StatementInput(s.position, s.checksum, s.text)
                              for s in item.statements),
-            sql_status=status,
+            sql_status=status, dialect=service_dialect_by_id(session, item.service_id),
+            approved=frozenset(order.sql_approved_checksums or ()),
         ))
     return planning.make_plan(order.id, stage, kind, inputs)
 
@@ -328,6 +337,12 @@ def _push_merges(run: DeployRun) -> None:
 
 
 def _deploy(run: DeployRun, plan: planning.Plan) -> None:
+    if plan.refused:
+        service, stmt, note = plan.refused[0]
+        raise DeployError(
+            f"SQL {service}:{stmt.position + 1} is refused by the review rule {note.rule}: "
+            f"{note.message_en}. Nothing ran; `golive order approve-sql {run.order_id}` "
+            "(owner or releaser) lets it through")
     for svc in plan.services:
         for stmt in svc.statements:
             if stmt.action == planning.BLOCKED:

@@ -82,6 +82,10 @@ def service_dialect(service: Service) -> str:
     return sqlrules.GENERIC
 
 
+def service_dialect_by_id(session: Session, service_id: int) -> str:
+    return service_dialect(session.get_one(Service, service_id))
+
+
 def create_order(
     session: Session, by: User, project_name: str, items: list[ItemRequest], title: str = ""
 ) -> Order:

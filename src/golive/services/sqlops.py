@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from golive.domain import sql as sqlrules
 from golive.domain.roles import Role
-from golive.errors import InputError, PermissionDenied
-from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN
+from golive.domain.sql_review import REFUSE, review_item
+from golive.errors import InputError, PermissionDenied, RefusedError
+from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
 from golive.services.orders import get_order, service_dialect
 from golive.services.users import actor_for
 from golive.store.models import (
@@ -98,6 +99,36 @@ def approve_sql(session: Session, order_id: int, by: User) -> Order:
                                            for s in i.statements})
     session.flush()
     return order
+
+
+def review_refusals(session: Session, order: Order, stage: str) -> list[str]:
+    """One line per statement that would run on ``stage`` and the review refuses unapproved."""
+    approved = set(order.sql_approved_checksums or ())
+    lines = []
+    for item in order.items:
+        setting = next((s for s in item.service.stages if s.stage == stage), None)
+        if setting is None or setting.database is None or not item.statements:
+            continue
+        status = sql_status(session, setting.database.id, order.id)
+        statements = list(item.statements)
+        findings = review_item([s.text for s in statements], service_dialect(item.service))
+        for finding in findings:
+            stmt = statements[finding.statement]
+            if finding.severity != REFUSE or stmt.checksum in approved or \
+                    status.get(stmt.checksum) == SUCCESS:
+                continue
+            lines.append(f"SQL {item.service.name}:{stmt.position + 1} is refused by the "
+                         f"review rule {finding.rule}: {finding.message_en}")
+    return lines
+
+
+def check_review(session: Session, order: Order, stage: str) -> None:
+    """Refuse a deploy whose SQL the review rules refuse, before anything moves."""
+    lines = review_refusals(session, order, stage)
+    if lines:
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise RefusedError(f"order {order.id}: {lines[0]}{more}. An owner or releaser can "
+                           f"approve it with `golive order approve-sql {order.id}`")
 
 
 def replace_sql(session: Session, order_id: int, service: str, script: str, by: User) -> int:
