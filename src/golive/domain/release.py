@@ -58,8 +58,13 @@ def unpack(path: str, rid: str, sha256: str, marker_text: str, fmt: str = "gz") 
         f"rm -f {quote(archive)}",
         f"printf '%s\\n' {quote(marker_text)} > {quote(posixpath.join(target, MARKER))}",
     ])
-    # a half-unpacked release (disk full, a dropped connection) is removed, never kept
-    return f"{{ {steps}; }} || {{ rc=$?; rm -rf {quote(target)} {quote(archive)}; exit $rc; }}"
+    # a half-unpacked release (disk full, a dropped connection) is removed, never kept;
+    # tar only says "Wrote only N of M bytes" when the disk is full: say it, before the
+    # removal frees the space
+    full = (f"df -Pk {quote(releases_dir(path))} 2>/dev/null | awk 'NR == 2 && $4 < 1024 "
+            f"{{ print \"no space left on the device of \" $6 \" (\" $4 \" KiB free)\" }}' >&2")
+    return (f"{{ {steps}; }} || {{ rc=$?; {full}; rm -rf {quote(target)} {quote(archive)}; "
+            "exit $rc; }")
 
 
 def link_shared(path: str, rid: str, items: list[str]) -> str | None:
@@ -105,7 +110,20 @@ def switch(path: str, rid: str | None) -> str:
 
 
 def list_releases(path: str) -> str:
-    return f"ls -1 {quote(releases_dir(path))} 2>/dev/null || true"
+    """Prints the complete releases: those unpacked to the end (they have the marker)."""
+    return (f"cd {quote(releases_dir(path))} 2>/dev/null && "
+            f"for d in *; do [ -f \"$d/{MARKER}\" ] && echo \"$d\"; done; true")
+
+
+def remove_incomplete(path: str, current: str | None) -> str:
+    """Removes what an interrupted deployment left (a killed connection gets no chance
+    to clean up): release folders without the marker, never ``current``, and uploaded
+    archives. Prints the folders removed."""
+    keep = quote(current or "")
+    return (f"cd {quote(releases_dir(path))} 2>/dev/null || exit 0; "
+            f"for d in [0-9]*-d[0-9]*; do if [ -d \"$d\" ] && [ ! -f \"$d/{MARKER}\" ] && "
+            f"[ \"$d\" != {keep} ]; then rm -rf \"$d\" && echo \"$d\"; fi; done; "
+            "rm -f .incoming-*; true")
 
 
 def release_order(rid: str) -> tuple[str, int]:

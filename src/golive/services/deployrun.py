@@ -107,10 +107,10 @@ class DeployRun:
         if not self.pause_after_batch or done >= total:
             return
         self.pauses += 1
-        self._set_status("paused")
         self.log(item, level="warning")(
             f"paused after batch {done} of {total}: run `golive order resume {self.order_id}` "
             "to go on")
+        self._set_status("paused")  # after the log line: whoever sees "paused" can read why
         while self._released() < self.pauses:
             time.sleep(0.5)
         self._set_status("running")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from golive.domain.release import release_order
 from golive.domain.workflow import Action
 from golive.errors import DeployError
 from golive.services import rollout
@@ -37,22 +38,32 @@ def request_rollback(session: Session, order_id: int, by: User, *, stage: str | 
 
 
 def _targets(run: DeployRun, item: ItemWork, wanted: str) -> dict[int, str]:
-    """host id → release to switch to; DeployError if a host lacks one."""
-    targets: dict[int, str] = {}
+    """host id → release to switch to; DeployError if a host lacks one.
+
+    Without ``wanted``: the newest earlier release every host keeps, so that all hosts
+    go back to the same one (a release only some hosts kept, left by a deployment that
+    failed before its switch, was never served and is passed over)."""
+    earlier: dict[int, list[str]] = {}
     for host in item.hosts:
         transport = run.transport(host)
         if wanted:
             if not rollout.release_exists(transport, item, wanted):
                 raise DeployError(f"release {wanted} is not kept on host {host.name}",
                                   host=host.name)
-            targets[host.id] = wanted
             continue
-        previous = rollout.previous_release(transport, item)
-        if previous is None:
+        earlier[host.id] = rollout.earlier_releases(transport, item)
+        if not earlier[host.id]:
             raise DeployError(f"host {host.name} has no earlier release to go back to",
                               host=host.name)
-        targets[host.id] = previous
-    return targets
+    if wanted:
+        return {host.id: wanted for host in item.hosts}
+    common = set.intersection(*(set(ids) for ids in earlier.values()))
+    if not common:
+        latest = "; ".join(f"{h.name}: {earlier[h.id][-1]}" for h in item.hosts)
+        raise DeployError(f"the hosts keep no earlier release in common ({latest}): pick "
+                          f"one with `golive order rollback {run.order_id} --to RELEASE`")
+    target = max(common, key=release_order)
+    return {host.id: target for host in item.hosts}
 
 
 def rollback_hosts(run: DeployRun, wanted: str = "") -> None:

@@ -33,10 +33,21 @@ def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
                marker: str, log: Log) -> str | None:
     """Phase one on a host: the release unpacked and verified; the current release id."""
     path = base_path(transport, item)
-    transport.run(release.prepare_layout(path))
-    previous = current_release(transport, path)
+    # one round trip: the layout made, then where current points
+    previous = release.current_id(transport.run(
+        f"{release.prepare_layout(path)} && {{ {release.read_current(path)}; }}").output)
     transport.put_file(archive.path, release.incoming_archive(path, rid, archive.format))
-    transport.run(release.unpack(path, rid, archive.sha256, marker, archive.format))
+    try:
+        transport.run(release.unpack(path, rid, archive.sha256, marker, archive.format))
+    except CommandFailed as exc:
+        why = [line for line in exc.output.strip().splitlines()
+               if line.strip() and "Exiting with failure status" not in line][-3:]
+        raise CommandFailed(f"host {transport.host_name}: unpacking release {rid} failed "
+                            f"({'ran too long' if exc.timed_out else f'exit {exc.returncode}'})"
+                            + (f": {'; '.join(why)}" if why else ""),
+                            host=transport.host_name, command=exc.command,
+                            returncode=exc.returncode, output=exc.output,
+                            timed_out=exc.timed_out) from None
     shared = release.link_shared(path, rid, item.shared)
     if shared:
         transport.run(shared)
@@ -93,6 +104,9 @@ def cleanup(transport: Transport, item: ItemWork, log: Log) -> None:
     if command:
         transport.run(command)
         log(f"removed old releases: {', '.join(doomed)}")
+    swept = transport.run(release.remove_incomplete(path, current)).output.split()
+    if swept:
+        log(f"removed incomplete releases of an interrupted deployment: {', '.join(swept)}")
 
 
 def discard(transport: Transport, item: ItemWork, rid: str) -> bool:
@@ -105,20 +119,21 @@ def discard(transport: Transport, item: ItemWork, rid: str) -> bool:
 
 
 def release_exists(transport: Transport, item: ItemWork, rid: str) -> bool:
+    """Whether release ``rid`` is kept complete (unpacked to the end) on the host."""
     path = release.release_path(base_path(transport, item), rid)
-    return transport.run(f"test -d {quote(path)}", check=False).exit_code == 0
+    marker = posixpath.join(path, release.MARKER)
+    return transport.run(f"test -f {quote(marker)}", check=False).exit_code == 0
 
 
-def previous_release(transport: Transport, item: ItemWork) -> str | None:
-    """The newest release older than ``current``, for a plain rollback."""
+def earlier_releases(transport: Transport, item: ItemWork) -> list[str]:
+    """The complete releases older than ``current``, oldest first, for a plain rollback."""
     path = base_path(transport, item)
     current = current_release(transport, path)
     ids = sorted((line.strip() for line in transport.run(release.list_releases(path))
                   .output.splitlines() if release.RELEASE_ID.match(line.strip())),
                  key=release.release_order)
-    older = [rid for rid in ids
-             if current is None or release.release_order(rid) < release.release_order(current)]
-    return older[-1] if older else None
+    return [rid for rid in ids
+            if current is None or release.release_order(rid) < release.release_order(current)]
 
 
 def checkout(transport: Transport, item: ItemWork, log: Log) -> tuple[str, str]:

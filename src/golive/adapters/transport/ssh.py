@@ -8,12 +8,18 @@
 * Commands run through ``sh -c`` in the login shell's place, with the working
   directory and environment set by golive (quoted), and their output streamed
   line by line to the calling thread.
-* Files go over SFTP in large blocks.
+* Files are streamed into ``cat`` on the host over a session channel, not over
+  SFTP: at 20 hosts that took 35-40% less CPU on the control machine and less on
+  the hosts (bench/fanout.py, bench/README.md). Small reads use SFTP.
+* AES-GCM is preferred over chacha20-poly1305: with AES-NI it is one OpenSSL call
+  per packet, asyncssh's chacha20-poly1305 is several; the control machine spent
+  ~40% less CPU per byte sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import shlex
 from collections.abc import Mapping
@@ -35,7 +41,11 @@ from golive.adapters.transport.local import command_failed
 from golive.errors import DeployError, TransportError
 
 CONNECT_TIMEOUT = 15.0
-SFTP_BLOCK = 256 * 1024
+UPLOAD_BLOCK = 256 * 1024
+"""Bytes read from a local file and written to the upload channel at a time."""
+CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+           "aes128-ctr", "aes192-ctr", "aes256-ctr")
+"""Preferred first to last; the server picks the first one it also has."""
 _END = object()
 
 
@@ -94,25 +104,41 @@ async def _server_key(target: SshTarget, tunnel: asyncssh.SSHClientConnection | 
     return key
 
 
-async def _connect(target: SshTarget) -> tuple[asyncssh.SSHClientConnection, str]:
-    """(connection, the server's public key) after checking it against the pin."""
-    tunnel = (await _connect(target.jump))[0] if target.jump is not None else None
-    presented = await _server_key(target, tunnel)
-    presented_text = presented.export_public_key().decode().strip()
-    if target.host_key:
-        pinned = asyncssh.import_public_key(target.host_key)
-        # compare the key material only: a pinned .pub line may carry a comment
-        if pinned.public_data != presented.public_data:
-            raise HostKeyChanged(target.name, fingerprint(target.host_key),
-                                 str(presented.get_fingerprint("sha256")))
-    connection = await asyncssh.connect(
+async def _open(target: SshTarget, tunnel: asyncssh.SSHClientConnection | None,
+                trusted: asyncssh.SSHKey) -> asyncssh.SSHClientConnection:
+    """Log in, accepting only the host key ``trusted`` (checked before any credential)."""
+    return await asyncssh.connect(
         target.address, target.port, tunnel=tunnel or (), config=None,
         username=target.user or (), client_keys=_client_keys(target),
         password=target.password or None, agent_path=None,
-        known_hosts=([presented], [], []), connect_timeout=target.connect_timeout,
-        keepalive_interval=15,
+        known_hosts=([trusted], [], []), connect_timeout=target.connect_timeout,
+        keepalive_interval=15, encryption_algs=CIPHERS,
     )
-    return connection, presented_text
+
+
+async def _connect(target: SshTarget) -> tuple[asyncssh.SSHClientConnection, str]:
+    """(connection, the server's public key) after checking it against the pin.
+
+    With a pinned key one handshake does it: the key is the only one trusted, and
+    only when the server presents another is it fetched, to name both fingerprints.
+    """
+    tunnel = (await _connect(target.jump))[0] if target.jump is not None else None
+    if target.host_key:
+        pinned = asyncssh.import_public_key(target.host_key)
+        try:
+            connection = await _open(target, tunnel, pinned)
+        except asyncssh.HostKeyNotVerifiable:
+            presented = await _server_key(target, tunnel)
+            # compare the key material only: a pinned .pub line may carry a comment
+            if pinned.public_data != presented.public_data:
+                raise HostKeyChanged(target.name, fingerprint(target.host_key),
+                                     str(presented.get_fingerprint("sha256"))) from None
+            raise
+        key = connection.get_server_host_key()
+        return connection, (key or pinned).export_public_key().decode().strip()
+    presented = await _server_key(target, tunnel)
+    connection = await _open(target, tunnel, presented)
+    return connection, presented.export_public_key().decode().strip()
 
 
 def _translate(target: SshTarget, exc: BaseException) -> DeployError:
@@ -127,7 +153,8 @@ def _translate(target: SshTarget, exc: BaseException) -> DeployError:
     elif isinstance(exc, TimeoutError | asyncio.TimeoutError):
         why = "no answer in time"
     elif isinstance(exc, OSError):
-        why = exc.strerror or str(exc)
+        # asyncio's "Connect call failed ('127.0.0.1', 22)" says less than the errno
+        why = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
     else:
         why = str(exc) or type(exc).__name__
     where = f"{target.address}:{target.port}"
@@ -218,7 +245,8 @@ class SshTransport(Transport):
             try:
                 async with asyncio.timeout(timeout):
                     async for line in proc.stdout:
-                        lines.put(line.rstrip("\n"))
+                        if line:  # asyncssh may end with an empty read at EOF: no line
+                            lines.put(line.rstrip("\n"))
                     await proc.wait()
             except TimeoutError:
                 proc.kill()
@@ -244,9 +272,8 @@ class SshTransport(Transport):
             raise _translate(self.target, exc) from None
 
     async def _put(self, local: Path, remote: str) -> None:
-        connection = await self.connection_async()
-        async with connection.start_sftp_client() as sftp:
-            await sftp.put(str(local), remote, block_size=SFTP_BLOCK, max_requests=64)
+        with open(local, "rb") as handle:
+            await self._upload(handle, remote)
 
     def put_stream(self, stream: BinaryIO, remote: str) -> None:
         try:
@@ -255,11 +282,35 @@ class SshTransport(Transport):
             raise _translate(self.target, exc) from None
 
     async def _put_stream(self, stream: BinaryIO, remote: str) -> None:
+        await self._upload(stream, remote)
+
+    async def _upload(self, source: BinaryIO, remote: str) -> None:
+        """Stream ``source`` into ``cat > remote`` on the host. On failure the partial
+        file is removed and the error names the file (and a full disk)."""
         connection = await self.connection_async()
-        async with connection.start_sftp_client() as sftp, \
-                sftp.open(remote, "wb", block_size=SFTP_BLOCK) as handle:
-            while block := stream.read(SFTP_BLOCK):
-                await handle.write(block)
+        path = shlex.quote(remote)
+        command = wrap_command(f"cat > {path} || {{ rc=$?; rm -f {path}; exit $rc; }}", None,
+                               {"LC_ALL": "C"})
+        proc = await connection.create_process(command, encoding=None, stderr=asyncssh.STDOUT)
+        try:
+            while block := source.read(UPLOAD_BLOCK):
+                proc.stdin.write(block)
+                await proc.stdin.drain()
+            proc.stdin.write_eof()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # cat gave up (no space, no permission): its message and exit code follow
+        output = (await proc.stdout.read()).decode(errors="replace").strip()
+        await proc.wait()
+        if proc.exit_status == 0:
+            return
+        lines = [line for line in output.splitlines() if line.strip()]
+        why = lines[-1] if lines else (f"exit {proc.exit_status}" if proc.exit_status
+                                       is not None else "the upload was cut off")
+        if "No space left on device" in output:
+            why = f"no space left on the device ({why})"
+        target = self.target
+        raise TransportError(f"host {target.name} ({target.address}:{target.port}): cannot "
+                             f"write {remote}: {why}", host=target.name)
 
     def read_file(self, remote: str) -> bytes:
         try:
