@@ -37,7 +37,6 @@ from golive.services.artifacts import Artifact, prepare_artifact
 from golive.services.deployrun import (
     DeployRun,
     Switched,
-    about,
     discard_release,
     parallel,
     step,
@@ -186,10 +185,7 @@ def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> 
         how = "reused from an earlier stage" if artifact.reused else "built"
         return f"{how}: merge {artifact.merge_commit[:12]}, {artifact.archive.files} file(s)"
 
-    try:
-        step(run, "build", item, None, body)
-    except DeployError as exc:
-        raise about(exc, item) from None
+    step(run, "build", item, None, body)
     return result[0]
 
 
@@ -205,13 +201,7 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
             run.previous[(item.service_id, host.id)] = previous
             return f"release {run.rid} ready; current {previous or 'none'}"
 
-        def guarded() -> None:
-            try:
-                step(run, "receive", item, host, body)
-            except DeployError as exc:
-                raise about(exc, item, host) from None
-
-        return guarded
+        return lambda: step(run, "receive", item, host, body)
 
     parallel(run, [job(h) for h in item.hosts], item.parallel)
 
@@ -232,8 +222,6 @@ def _run_sql(run: DeployRun, item: ItemWork) -> SqlRun:
 
     try:
         step(run, "sql", item, None, body)
-    except DeployError as exc:
-        raise about(exc, item) from None
     finally:
         target.close()
     return counts[0]
@@ -255,13 +243,7 @@ def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                 rollout.health_check(transport, item, cwd, env, run.log(item, host))
                 return f"current → {run.rid}"
 
-            def guarded() -> None:
-                try:
-                    step(run, "switch", item, host, body)
-                except DeployError as exc:
-                    raise about(exc, item, host) from None
-
-            return guarded
+            return lambda: step(run, "switch", item, host, body)
 
         parallel(run, [job(hosts[name]) for name in batch])
         run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
@@ -285,13 +267,7 @@ def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan)
                 rollout.health_check(transport, item, cwd, env, run.log(item, host))
                 return f"{item.branch} at {head[:12]}"
 
-            def guarded() -> None:
-                try:
-                    step(run, "checkout", item, host, body)
-                except DeployError as exc:
-                    raise about(exc, item, host) from None
-
-            return guarded
+            return lambda: step(run, "checkout", item, host, body)
 
         parallel(run, [job(hosts[name]) for name in batch])
         run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))

@@ -155,11 +155,16 @@ def parallel(run: DeployRun, jobs: list[Callable[[], None]], limit: int = MAX_PA
 
 def step(run: DeployRun, name: str, item: ItemWork, host: HostRef | None,
           body: Callable[[], str]) -> None:
-    """Run ``body`` as a recorded step; its return value is the step's message."""
+    """Run ``body`` as a recorded step; its return value is the step's message.
+
+    A DeployError leaves with the service (and host) named in its message."""
     step = run.reporter.start_step(name, service_id=item.service_id,
                                    host_id=host.id if host else None)
     try:
         message = body()
+    except DeployError as exc:
+        run.reporter.end_step(step, "failed", exc.message)  # the step names service and host
+        raise about(exc, item, host) from None
     except GoliveError as exc:
         run.reporter.end_step(step, "failed", exc.message)
         raise

@@ -102,11 +102,5 @@ def _switch_job(run: DeployRun, item: ItemWork, host: HostRef, target: str
                           run.log(item, host))
         return f"current → {target} (was {current or 'none'})"
 
-    def guarded() -> None:
-        try:
-            step(run, "rollback", item, host, body)
-        except DeployError as exc:
-            raise about(exc, item, host) from None
-
-    return guarded
+    return lambda: step(run, "rollback", item, host, body)
 
