@@ -142,6 +142,9 @@ def _print_plan(plan: Plan) -> None:
         rows.append([svc.service, svc.mode, change, batches, svc.database or "-", sql])
     output.table("services", ["service", "mode", "commit", "hosts (batches)", "database",
                               "SQL"], rows)
+    if plan.jobs:
+        output.table("jobs", ["service", "host", "job", "kind", "action"], [
+            [j.service, j.host, j.job, j.kind, j.action] for j in plan.jobs])
 
 
 def plan(

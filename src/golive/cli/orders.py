@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 
 from golive.cli import deploy as deploy_cli
+from golive.cli import jobs as jobs_cli
 from golive.cli import output, views
 from golive.cli import sql as sql_cli
 from golive.cli.context import unit_of_work
+from golive.domain.jobs import JobSpec
 from golive.domain.workflow import Action
 from golive.errors import InputError
 from golive.services import orders as order_service
@@ -24,6 +26,7 @@ app.command()(deploy_cli.logs)
 app.command()(deploy_cli.resume)
 app.command("approve-sql")(sql_cli.approve_sql)
 app.command("sql")(sql_cli.set_sql)
+app.add_typer(jobs_cli.app, name="job")
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 
@@ -54,6 +57,7 @@ def create(
     project: str = typer.Option(..., "-p", "--project", help="The project."),
     service: list[str] = typer.Option(..., "-s", "--service", help="SERVICE=BRANCH, repeatable."),
     sql: list[str] = typer.Option([], "--sql", help="SERVICE=FILE: SQL to run for the service."),
+    job: list[str] = typer.Option([], "--job", help="SERVICE=FILE: a YAML list of jobs."),
     title: str = typer.Option("", "-t", "--title", help="A title (default: the services)."),
     no_transaction: list[str] = typer.Option(
         [], "--no-transaction", help="SERVICE: run its SQL statement by statement, not in one "
@@ -67,12 +71,20 @@ def create(
     if unknown:
         raise InputError(f"--sql names {', '.join(sorted(unknown))}, which is not in the order")
     scripts = _read_sql(sql_files)
+    job_files = _pairs(job, "--job")
+    unknown = {name for name, _ in job_files} - {name for name, _ in branches}
+    if unknown:
+        raise InputError(f"--job names {', '.join(sorted(unknown))}, which is not in the order")
+    jobs: dict[str, list[JobSpec]] = {}
+    for name, file in job_files:
+        jobs.setdefault(name, []).extend(jobs_cli.read_jobs(Path(file)))
     unknown = set(no_transaction) - {name for name, _ in branches}
     if unknown:
         raise InputError(f"--no-transaction names {', '.join(sorted(unknown))}, which is not "
                          "in the order")
     items = [order_service.ItemRequest(s, b, scripts.get(s, ""),
-                                       False if s in no_transaction else None)
+                                       False if s in no_transaction else None,
+                                       tuple(jobs.get(s, ())))
              for s, b in branches]
     with unit_of_work() as work:
         order = order_service.create_order(work.session, work.user, project, items, title)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from golive.domain.jobs import JobPlan
 from golive.domain.sql import GENERIC
 from golive.domain.sql_review import REFUSE, review_item
 
@@ -99,6 +100,8 @@ class Plan:
     stage: str
     kind: str  # iterative | full
     services: tuple[ServicePlan, ...]
+    jobs: tuple[JobPlan, ...] = ()
+    """Per job host and job: create, reload, or reported as not in this order."""
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract."""
@@ -187,7 +190,9 @@ def plan_service(svc: ServiceInput, kind: str) -> ServicePlan:
     )
 
 
-def make_plan(order_id: int, stage: str, kind: str, services: list[ServiceInput]) -> Plan:
+def make_plan(order_id: int, stage: str, kind: str, services: list[ServiceInput],
+              jobs: list[JobPlan] | None = None) -> Plan:
     if kind not in ("iterative", "full"):
         raise ValueError(f"unknown deploy kind {kind!r}")
-    return Plan(order_id, stage, kind, tuple(plan_service(s, kind) for s in services))
+    return Plan(order_id, stage, kind, tuple(plan_service(s, kind) for s in services),
+                tuple(jobs or ()))

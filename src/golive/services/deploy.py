@@ -42,6 +42,7 @@ from golive.services.deployrun import (
     step,
     switch_back,
 )
+from golive.services.jobs import plan_item_jobs, run_jobs
 from golive.services.liveness import this_runner
 from golive.services.orders import (
     check_transition,
@@ -142,7 +143,9 @@ def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kin
                lane: str = "", only_hosts: tuple[str, ...] = ()) -> planning.Plan:
     """Fetch the mirrors and compute what a deployment would do; touches no host."""
     inputs = []
+    jobs = []
     for item in limit_hosts(load_items(order, stage, runtime.box, lane), only_hosts):
+        jobs += plan_item_jobs(session, item, stage)
         mirror = mirror_for(runtime, item)
         try:
             mirror.fetch()
@@ -165,7 +168,7 @@ def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kin
             sql_status=status, dialect=service_dialect_by_id(session, item.service_id),
             approved=frozenset(order.sql_approved_checksums or ()),
         ))
-    return planning.make_plan(order.id, stage, kind, inputs)
+    return planning.make_plan(order.id, stage, kind, inputs, jobs)
 
 
 def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> Artifact:
@@ -350,6 +353,8 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
     except BaseException:  # a bug, too, must not leave hosts half switched
         switch_back(run)
         raise
+    for item in run.items:
+        run_jobs(run, item)
     for item in moving:
         _finish_service(run, item, plans[item.service], commits[item.service])
     if run.is_last_stage and not run.canary:

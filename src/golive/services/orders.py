@@ -14,12 +14,22 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from golive.domain import sql as sqlrules
+from golive.domain.jobs import JobSpec
 from golive.domain.names import branch_problem
 from golive.domain.roles import Role
 from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
 from golive.services.users import actor_for, get_project
-from golive.store.models import Order, OrderHistory, OrderItem, Service, SqlStatement, User, utcnow
+from golive.store.models import (
+    Order,
+    OrderHistory,
+    OrderItem,
+    OrderJob,
+    Service,
+    SqlStatement,
+    User,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class ItemRequest:
     sql: str = ""
     transactional: bool | None = None
     """Run the SQL in one transaction (None: yes on PostgreSQL, no elsewhere)."""
+    jobs: tuple[JobSpec, ...] = ()
 
 
 def get_order(session: Session, order_id: int, *, lock: bool = False) -> Order:
@@ -103,6 +114,9 @@ def create_order(
     for position, (item, service) in enumerate(zip(items, services, strict=True)):
         row = OrderItem(service=service, branch=item.branch, position=position,
                         transactional=item.transactional)
+        for index, job in enumerate(item.jobs):
+            row.jobs.append(OrderJob(name=job.name, kind=job.kind, spec=dict(job.fields),
+                                     position=index))
         dialect = service_dialect(service)
         for index, text in enumerate(sqlrules.split_statements(item.sql, dialect)):
             row.statements.append(SqlStatement(position=index, text=text,
@@ -155,6 +169,33 @@ def check_transition(session: Session, order_id: int, action: Action | str, by: 
     order = get_order(session, order_id)
     return _decided(session, order, str(Action(action).value if action in set(Action)
                                         else action), by, stage, reason)[1]
+
+
+def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
+             by: User) -> OrderItem:
+    """Add or update (by name) jobs of a service in the order, before it is done."""
+    order = get_order(session, order_id)
+    if order.state in ("done", "cancelled"):
+        raise InputError(f"order {order.id} is {order.state}: its jobs cannot change")
+    actor = actor_for(session, by, order.project)
+    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
+        raise PermissionDenied(f"order {order.id}: changing jobs needs the role developer or "
+                               f"owner; {by.name} has "
+                               + (", ".join(sorted(actor.roles)) or "no role in this project"),
+                               needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
+    item = next((i for i in order.items if i.service.name == service), None)
+    if item is None:
+        raise InputError(f"service {service} is not in order {order.id}")
+    existing = {j.name: j for j in item.jobs}
+    for job in jobs:
+        row = existing.get(job.name)
+        if row is None:
+            item.jobs.append(OrderJob(name=job.name, kind=job.kind, spec=dict(job.fields),
+                                      position=len(item.jobs)))
+        else:
+            row.kind, row.spec = job.kind, dict(job.fields)
+    session.flush()
+    return item
 
 
 def transition(

@@ -16,6 +16,7 @@ from golive.domain.workflow import Action
 from golive.errors import DeployError
 from golive.services import rollout
 from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
+from golive.services.jobs import run_jobs
 from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order
 from golive.services.work import HostRef, ItemWork
@@ -85,6 +86,8 @@ def rollback_hosts(run: DeployRun, wanted: str = "") -> None:
     except DeployError:
         switch_back(run)
         raise
+    for item in run.items:
+        run_jobs(run, item)  # jobs reload from the release now current
     run.reporter.log("rolled back; SQL is not undone by a rollback", level="warning")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, object_session
 
 from golive.adapters.transport import LocalTransport, Transport
 from golive.adapters.transport.ssh import SshTarget, SshTransport
+from golive.domain.jobs import JobSpec
 from golive.errors import DeployError, InputError, NotFound
 from golive.store.models import Host, Order, ServiceStage, SqlStatement
 from golive.store.secrets import SecretBox
@@ -78,6 +79,8 @@ class ItemWork:
     database: DatabaseRef | None
     statements: list[StatementRef]
     transactional: bool | None = None
+    jobs: list[JobSpec] = field(default_factory=list)
+    job_hosts: list[HostRef] = field(default_factory=list)
 
 
 def host_ref(host: Host, box: SecretBox, jump: HostRef | None = None) -> HostRef:
@@ -136,6 +139,18 @@ def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> list[HostRef]:
     return [resolve_host(session, sh.host, box) for sh in deploy]
 
 
+def _job_hosts(setting: ServiceStage, box: SecretBox) -> list[HostRef]:
+    session = object_session(setting)
+    assert session is not None
+    return [resolve_host(session, sh.host, box) for sh in setting.hosts if sh.kind == "job"]
+
+
+def _with_job_hosts(hosts: list[HostRef], job_hosts: list[HostRef]) -> list[HostRef]:
+    """Job hosts receive the release too (DESIGN §5): the deploy targets, then job-only hosts."""
+    names = {h.name for h in hosts}
+    return hosts + [h for h in job_hosts if h.name not in names]
+
+
 def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list[ItemWork]:
     """The order's services as they are set up on ``stage``; InputError if one is not."""
     items = []
@@ -151,6 +166,7 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
                                    box.open(setting.database.url_enc),
                                    setting.database.statement_timeout)
         statements = [_statement(s) for s in item.statements]
+        job_hosts = _job_hosts(setting, box)
         if statements and database is None:
             raise InputError(f"service {svc.name} has SQL in the order but no database on "
                              f"stage {stage}")
@@ -162,8 +178,10 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
             health_check=svc.health_check, mode=setting.mode, path=setting.path,
             batch=setting.batch, parallel=setting.parallel,
             keep_releases=setting.keep_releases,
-            hosts=_hosts(setting, lane, box), database=database, statements=statements,
-            transactional=item.transactional,
+            hosts=_with_job_hosts(_hosts(setting, lane, box), job_hosts),
+            database=database, statements=statements, transactional=item.transactional,
+            jobs=[JobSpec(j.name, j.kind, dict(j.spec)) for j in item.jobs],
+            job_hosts=job_hosts,
         ))
     return items
 

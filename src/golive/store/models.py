@@ -463,6 +463,9 @@ class JobLedger(Base):
     stage: Mapped[str] = mapped_column(Name)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
     job_name: Mapped[str] = mapped_column(Name)
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The definition it last ran with (cron lines are rendered from it)."""
     definition_checksum: Mapped[str] = mapped_column(String(64))
     created_by_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("orders.id", ondelete="SET NULL"), nullable=True

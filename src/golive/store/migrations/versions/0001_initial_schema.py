@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:51:18.533620
+Create Date: 2026-11-26 06:25:52.109542
 """
 
 from collections.abc import Sequence
@@ -222,6 +222,8 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(length=100), nullable=False),
         sa.Column("host_id", sa.Integer(), nullable=False),
         sa.Column("job_name", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("definition_checksum", sa.String(length=64), nullable=False),
         sa.Column("created_by_order_id", sa.Integer(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
