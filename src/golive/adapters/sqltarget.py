@@ -52,6 +52,8 @@ class SqlTarget:
     def __init__(self, name: str, url: str, statement_timeout: int = 0) -> None:
         self.name = name
         self.dialect = dialect_of(url)
+        self.database = str(make_url(url).database or "")
+        """The database's own name on its server (golive's ``name`` is only golive's)."""
         self._secret = str(make_url(url).password or "")
         self._engine: Engine = create_engine(url, connect_args=_connect_args(self.dialect),
                                              isolation_level="AUTOCOMMIT")
@@ -108,12 +110,12 @@ class SqlTarget:
             if kind is SqlUncertain:
                 why = f"the connection was lost while it ran ({why}); it may or may not have " \
                       "taken effect"
-            raise kind(f"statement `{first_line(statement)}` failed on database {self.name}: "
+            raise kind(f"statement `{self._quote(statement)}` failed on database {self.name}: "
                        f"{why}", database=self.name, statement=statement) from None
         except SQLAlchemyError as exc:
-            raise SqlFailed(f"statement `{first_line(statement)}` failed on database "
-                            f"{self.name}: {exc}", database=self.name,
-                            statement=statement) from None
+            raise SqlFailed(f"statement `{self._quote(statement)}` failed on database "
+                            f"{self.name}: {mask_text(str(exc), [self._secret])}",
+                            database=self.name, statement=statement) from None
 
     def begin(self) -> None:
         self.execute("BEGIN")
@@ -133,7 +135,8 @@ class SqlTarget:
         """Take the database-side lock ``key``; False if still held by another after timeout."""
         if self.dialect == MYSQL:
             got = self.connection.exec_driver_sql(
-                "SELECT GET_LOCK(%s, %s)", (f"golive:{key}"[:64], max(0, int(timeout)))).scalar()
+                "SELECT GET_LOCK(%s, %s)", (f"golive:{key}"[:64], round(max(0.0, timeout), 3))
+            ).scalar()
             return bool(got)
         if self.dialect == POSTGRESQL:
             number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
@@ -157,8 +160,13 @@ class SqlTarget:
                 number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big",
                                         signed=True)
                 self._connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (number,))
-        except DBAPIError:
+        except SQLAlchemyError:  # a lost connection (invalidated) released it already
             pass  # closing the connection releases it too
+
+    def _quote(self, statement: str) -> str:
+        """The statement as messages show it: one line, the password masked (a statement
+        may well contain it: ``ALTER USER ... IDENTIFIED BY``)."""
+        return first_line(mask_text(statement, [self._secret]))
 
     def _message(self, exc: DBAPIError) -> str:
         text = str(exc.orig) if exc.orig is not None else str(exc)

@@ -26,6 +26,8 @@ STAGE = typer.Option(None, "--stage", "-S", help="The stage (default: the order'
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 HOSTS = typer.Option("", "--hosts", help="A canary: only these hosts (comma-separated); "
                      "the order's state does not move.")
+PRUNE = typer.Option(False, "--prune-jobs",
+                     help="Remove jobs on the job hosts that the order no longer lists.")
 PAUSE = typer.Option(False, "--pause-after-batch",
                      help="Wait for `golive order resume N` after each batch.")
 
@@ -58,12 +60,13 @@ def _run_and_follow(deployment_id: int, as_json: bool) -> None:
 
 
 def _start(number: int, action: Action, stage: str | None, full: bool, lane: str,
-           as_json: bool, hosts: str = "", pause: bool = False) -> None:
+           as_json: bool, hosts: str = "", pause: bool = False, prune: bool = False) -> None:
     only = tuple(h.strip() for h in hosts.split(",") if h.strip())
     with unit_of_work() as work:
         deployment = deploy_service.request_deployment(
             work.session, number, work.user, stage=stage, kind="full" if full else "iterative",
-            lane=lane, action=action.value, only_hosts=only, pause_after_batch=pause)
+            lane=lane, action=action.value, only_hosts=only, pause_after_batch=pause,
+            prune_jobs=prune)
         deployment_id = deployment.id
     _run_and_follow(deployment_id, as_json)
 
@@ -75,19 +78,20 @@ def deploy(
     follow_: bool = typer.Option(True, "--follow/--no-follow",
                                  help="Show the log as it runs (the inline runner always "
                                       "waits for the deployment)."),
-    hosts: str = HOSTS, pause: bool = PAUSE, as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, as_json: bool = JSON,
 ) -> None:
     """Deploy the order on a stage (iterative unless --full) and follow it."""
-    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_, hosts, pause)
+    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_, hosts, pause,
+           prune)
 
 
 def release(
     number: int = NUMBER,
     full: bool = typer.Option(False, "--full", help="Redeploy every service, changed or not."),
-    hosts: str = HOSTS, pause: bool = PAUSE, as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
-    _start(number, Action.RELEASE, None, full, "", as_json, hosts, pause)
+    _start(number, Action.RELEASE, None, full, "", as_json, hosts, pause, prune)
 
 
 def resume(number: int = NUMBER) -> None:

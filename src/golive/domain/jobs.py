@@ -125,6 +125,10 @@ def pm2_command(spec: JobSpec, name: str, cwd: str, file: str, *, create: bool) 
             f"pm2 {verb} {quote(file)} --update-env && pm2 save --force")
 
 
+def pm2_delete(name: str) -> str:
+    return f"pm2 delete {quote(name)} && pm2 save --force"
+
+
 def _args(args: object) -> list[str]:
     if isinstance(args, list):
         return [str(a) for a in args]

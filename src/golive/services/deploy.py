@@ -77,7 +77,8 @@ def natural_stage(order: Order) -> str:
 def request_deployment(session: Session, order_id: int, by: User, *, stage: str | None = None,
                        kind: str = "iterative", lane: str = "",
                        action: str = Action.DEPLOY.value, only_hosts: tuple[str, ...] = (),
-                       pause_after_batch: bool = False) -> Deployment:
+                       pause_after_batch: bool = False, prune_jobs: bool = False
+                       ) -> Deployment:
     """Move the order to deploying and write the deployment record (caller commits).
 
     A canary (``only_hosts``) is checked like the deploy it previews but leaves the
@@ -96,7 +97,8 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
     check_review(session, order, target)  # raising here undoes the transition above
     deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
                             status="pending", requested_by=by.name, runner=this_runner(),
-                            only_hosts=list(only_hosts), pause_after_batch=pause_after_batch)
+                            only_hosts=list(only_hosts), pause_after_batch=pause_after_batch,
+                            prune_jobs=prune_jobs)
     session.add(deployment)
     session.flush()
     return deployment
@@ -381,6 +383,7 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
             Reporter(runtime.store.sessions, deployment.id, secrets_of(items)),
             release_id(started, deployment.id), items, target_release=deployment.target_release,
             canary=bool(only), pause_after_batch=deployment.pause_after_batch,
+            prune_jobs=deployment.prune_jobs,
         )
         session.commit()
     return run

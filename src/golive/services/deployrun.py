@@ -56,6 +56,7 @@ class DeployRun:
     target_release: str = ""
     canary: bool = False
     pause_after_batch: bool = False
+    prune_jobs: bool = False
     pauses: int = 0
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)

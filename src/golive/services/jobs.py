@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from golive.adapters.transport import Transport
@@ -111,10 +111,36 @@ def _update_crontab(run: DeployRun, item: ItemWork, host: HostRef, transport: Tr
     return mine
 
 
+def _prune(run: DeployRun, item: ItemWork, host: HostRef, transport: Transport,
+           log: Log) -> bool:
+    """Remove jobs the ledger has here that the order no longer lists; True if a cron
+    job went (the crontab block must be rendered again)."""
+    wanted = {j.name for j in item.jobs}
+    with run.runtime.store.session() as session:
+        orphans = list(session.scalars(select(JobLedger).where(
+            JobLedger.service_id == item.service_id, JobLedger.stage == run.stage,
+            JobLedger.host_id == host.id, JobLedger.job_name.not_in(wanted))))
+        session.expunge_all()
+    cron_gone = False
+    for row in orphans:
+        if row.kind == "pm2":
+            name = jobrules.process_name(run.project, item.service, row.job_name)
+            transport.run(jobrules.pm2_delete(name), on_line=log)
+        elif row.kind == "command":
+            log(f"job {row.job_name} (command) has no remove command: stop it by hand")
+        cron_gone = cron_gone or row.kind == "cron"
+        with run.runtime.store.session() as session:
+            session.execute(delete(JobLedger).where(JobLedger.id == row.id))
+            session.commit()
+        log(f"job {row.job_name} ({row.kind}): removed (--prune-jobs)")
+    return cron_gone
+
+
 def _jobs_on_host(run: DeployRun, item: ItemWork, host: HostRef,
                   ledger: dict[tuple[str, str], str]) -> str:
     transport = run.transport(host)
     log = run.log(item, host)
+    cron_gone = _prune(run, item, host, transport, log) if run.prune_jobs else False
     cron = [j for j in item.jobs if j.kind == "cron"]
     for job in item.jobs:
         if job.kind == "cron":
@@ -124,11 +150,11 @@ def _jobs_on_host(run: DeployRun, item: ItemWork, host: HostRef,
         except GoliveError as exc:
             raise _job_failed(host, job.name, exc) from None
         _record(run, item, host, job)
-    if cron:
+    if cron or cron_gone:
         try:
             lines = _update_crontab(run, item, host, transport, cron, log)
         except GoliveError as exc:
-            raise _job_failed(host, ", ".join(j.name for j in cron), exc) from None
+            raise _job_failed(host, ", ".join(j.name for j in cron) or "cron", exc) from None
         for job in cron:
             log(f"job {job.name} (cron): {_action(ledger, host, job)}")
             _record(run, item, host, job, lines[job.name])
@@ -142,7 +168,7 @@ def _job_failed(host: HostRef, job: str, exc: GoliveError) -> DeployError:
 
 def run_jobs(run: DeployRun, item: ItemWork) -> None:
     """Create or reload the item's jobs on each of its job hosts (after the switch)."""
-    if not item.jobs or not item.job_hosts:
+    if not item.job_hosts or not (item.jobs or run.prune_jobs):
         return
     if run.canary:
         run.log(item)("canary: jobs are not touched")

@@ -85,7 +85,13 @@ def run_statements(job: SqlJob) -> SqlRun:
         job.log(f"{result.skipped} statement(s) already ran on {job.target.name}: skipped")
     if not pending:
         return result
-    job.target.connect()
+    try:
+        job.target.connect()
+    except SqlFailed as exc:  # name what did not run, as every SQL error does
+        span = job.ref(pending[0]) + (f" to {job.ref(pending[-1])}" if len(pending) > 1 else "")
+        exc.message = f"{exc.message}; SQL {span} not run"
+        exc.args = (exc.message,)
+        raise
     with _database_lock(job):
         if _in_one_transaction(job):
             _run_transaction(job, pending)
@@ -197,7 +203,9 @@ def _database_lock(job: SqlJob) -> Iterator[None]:
     deadline = time.monotonic() + job.lock_timeout
     _take_store_lock(job, deadline)
     try:
-        key = f"sql:{job.target.name}"
+        # the server's name of the database, not golive's: runners of other golive stores
+        # (which may name it otherwise) are kept out too, other databases are not
+        key = f"sql:{job.target.database or job.target.name}"
         if not job.target.lock(key, max(0.0, deadline - time.monotonic())):
             raise DeployError(f"database {job.target.name} is locked by another golive "
                               f"runner; gave up after {job.lock_timeout:g}s")

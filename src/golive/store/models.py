@@ -348,6 +348,8 @@ class Deployment(Base):
     only_hosts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     """A canary: deploy to these hosts only (empty: all)."""
     pause_after_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    prune_jobs: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Remove jobs the ledger has on the stage's job hosts that this order no longer lists."""
     batches_released: Mapped[int] = mapped_column(Integer, default=0)
     """With pause_after_batch: how many batches `golive order resume` let through."""
     status: Mapped[str] = mapped_column(String(20), default="pending")

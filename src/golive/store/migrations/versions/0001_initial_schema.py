@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:25:52.109542
+Create Date: 2026-11-26 06:29:43.147602
 """
 
 from collections.abc import Sequence
@@ -199,6 +199,7 @@ def upgrade() -> None:
         sa.Column("target_release", sa.String(length=100), nullable=False),
         sa.Column("only_hosts", sa.JSON(), nullable=False),
         sa.Column("pause_after_batch", sa.Boolean(), nullable=False),
+        sa.Column("prune_jobs", sa.Boolean(), nullable=False),
         sa.Column("batches_released", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("runner", sa.String(length=200), nullable=False),
