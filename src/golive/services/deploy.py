@@ -250,7 +250,7 @@ def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
 
             return lambda: step(run, "switch", item, host, body)
 
-        parallel(run, [job(hosts[name]) for name in batch])
+        parallel(run, [job(hosts[name]) for name in batch], item.parallel)
         run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
 
 
@@ -274,7 +274,7 @@ def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan)
 
             return lambda: step(run, "checkout", item, host, body)
 
-        parallel(run, [job(hosts[name]) for name in batch])
+        parallel(run, [job(hosts[name]) for name in batch], item.parallel)
         run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
     return heads[0] if heads else plan.branch_head
 
@@ -291,11 +291,15 @@ def _finish_service(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                              run.deployment_id)
         session.commit()
     if item.mode == "artifact":
-        for host in item.hosts:
-            try:
-                rollout.cleanup(run.transport(host), item, run.log(item, host))
-            except GoliveError as exc:
-                run.log(item, host, level="warning")(f"old releases not removed: {exc}")
+        def clean(host: HostRef) -> Callable[[], None]:
+            def body() -> None:
+                try:
+                    rollout.cleanup(run.transport(host), item, run.log(item, host))
+                except GoliveError as exc:
+                    run.log(item, host, level="warning")(f"old releases not removed: {exc}")
+            return body
+
+        parallel(run, [clean(h) for h in item.hosts], item.parallel)
 
 
 def _push_merges(run: DeployRun) -> None:

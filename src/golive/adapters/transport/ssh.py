@@ -9,11 +9,12 @@
   directory and environment set by golive (quoted), and their output streamed
   line by line to the calling thread.
 * Files are streamed into ``cat`` on the host over a session channel, not over
-  SFTP: at 20 hosts that took 35-40% less CPU on the control machine and less on
-  the hosts (bench/fanout.py, bench/README.md). Small reads use SFTP.
+  SFTP: sending a 52 MB archive to 20 hosts took ~37% less CPU on the control
+  machine (1.7 s instead of 2.7 s, both AES-GCM) and less on the hosts
+  (bench/README.md). Small reads use SFTP.
 * AES-GCM is preferred over chacha20-poly1305: with AES-NI it is one OpenSSL call
-  per packet, asyncssh's chacha20-poly1305 is several; the control machine spent
-  ~40% less CPU per byte sent.
+  per packet, asyncssh's chacha20-poly1305 several; the same transfer over SFTP
+  took ~40% less control CPU (2.7 s instead of 4.4-4.9 s).
 """
 
 from __future__ import annotations
