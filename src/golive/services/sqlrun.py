@@ -32,7 +32,7 @@ from golive.errors import DeployError, SqlFailed
 from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
 from golive.services.liveness import is_dead, this_runner
 from golive.services.work import StatementRef
-from golive.store.models import SqlExecution, SqlLock, utcnow
+from golive.store.models import LogLine, SqlExecution, SqlLock, utcnow
 
 LOCK_TIMEOUT = 600.0
 
@@ -124,8 +124,15 @@ def _begin(job: SqlJob, stmt: StatementRef) -> int:
 
 
 def _finish(job: SqlJob, execution_ids: list[int], status: str, *, rows: int | None = None,
-            duration_ms: int | None = None, message: str = "") -> None:
+            duration_ms: int | None = None, message: str = "", log_text: str = "") -> None:
+    """Record the outcome; ``log_text`` goes to the deployment's log in the same commit
+    (one commit less per statement: measured in bench/README.md)."""
     with job.sessions() as session:
+        if log_text and job.deployment_id:
+            session.add(LogLine(deployment_id=job.deployment_id, service=job.service,
+                                text=log_text))
+        elif log_text:
+            job.log(log_text)  # no deployment record (a job run on its own)
         values: dict[str, object] = {"status": status, "finished_at": utcnow(),
                                      "message": message}
         if rows is not None:
@@ -155,8 +162,8 @@ def _execute(job: SqlJob, stmt: StatementRef, execution_id: int) -> tuple[int, i
 def _run_one(job: SqlJob, stmt: StatementRef) -> None:
     execution_id = _begin(job, stmt)
     rows, ms = _execute(job, stmt, execution_id)
-    _finish(job, [execution_id], SUCCESS, rows=rows, duration_ms=ms)
-    job.log(f"SQL {job.ref(stmt)} ran on {job.target.name} in {ms} ms, {rows} row(s)")
+    _finish(job, [execution_id], SUCCESS, rows=rows, duration_ms=ms,
+            log_text=f"SQL {job.ref(stmt)} ran on {job.target.name} in {ms} ms, {rows} row(s)")
 
 
 def _run_transaction(job: SqlJob, pending: list[StatementRef]) -> None:
