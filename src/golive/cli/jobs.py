@@ -27,11 +27,20 @@ def read_jobs(file: Path, option: str = "--job") -> list[JobSpec]:
     except OSError as exc:
         raise InputError(f"{option} {file}: cannot read the file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{option} {file}: not valid YAML: {exc}") from None
+        raise InputError(f"{option} {file}: not valid YAML: {_yaml_problem(exc)}") from None
     try:
         return parse_jobs(data, str(file))
     except ValueError as exc:
         raise InputError(str(exc)) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint on one line (its own text spans several, with a caret)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 @app.command("add")

@@ -33,6 +33,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "command": (("create", "reload"), ("cwd",)),
 }
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+_CRON_NICKNAMES = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily",
+                   "@midnight", "@hourly")
 CREATE, RELOAD, RELOAD_CHANGED, ORPHAN = "create", "reload", "reload (definition changed)", \
     "not in this order"
 
@@ -81,6 +83,8 @@ def _parse_job(raw: dict[str, Any], where: str) -> JobSpec:
             raise ValueError(f"{where}.{key}: unknown field for a {kind} job")
     if kind == "cron":
         _check_schedule(str(raw["schedule"]), where)
+        if any(c in str(raw["command"]) for c in "\r\n"):
+            raise ValueError(f"{where}.command: a cron command is one line")
     if "env" in raw and not isinstance(raw["env"], dict):
         raise ValueError(f"{where}.env: a mapping of variables")
     return JobSpec(name, kind, raw)
@@ -88,9 +92,10 @@ def _parse_job(raw: dict[str, Any], where: str) -> JobSpec:
 
 def _check_schedule(schedule: str, where: str) -> None:
     parts = schedule.split()
-    if schedule.startswith("@") and len(parts) == 1:
-        return
-    if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+    one_line = not any(c in schedule for c in "\r\n")
+    nickname = len(parts) == 1 and parts[0] in _CRON_NICKNAMES
+    fields = len(parts) == 5 and all(_CRON_FIELD.match(p) for p in parts)
+    if not one_line or not (nickname or fields):
         raise ValueError(f"{where}.schedule: {schedule!r} is not a cron schedule "
                          "(five fields, e.g. '*/5 * * * *', or @daily)")
 
@@ -143,36 +148,53 @@ def cron_markers(project: str) -> tuple[str, str]:
 
 
 def cron_line(spec: JobSpec, cwd: str) -> str:
-    """One crontab line; ``cwd`` is the deploy path's ``current``."""
-    command = f"cd {quote(cwd)} && {spec.fields['command']}"
+    """One crontab line; ``cwd`` is the deploy path's ``current``. cron reads an unescaped
+    ``%`` as a newline (the rest goes to the command's input), so each ``%`` is escaped:
+    the command runs as written."""
+    command = f"cd {quote(cwd)} && {spec.fields['command']}".replace("%", "\\%")
     return f"{spec.fields['schedule']} {command}"
 
 
 def render_cron_block(project: str, lines: Mapping[str, str]) -> str:
-    """The block: a comment naming each job, then its line; sorted by job key."""
+    """The block: a comment naming each job, then its line; sorted by job key. No lines:
+    no block (empty text)."""
+    if not lines:
+        return ""
     begin, end = cron_markers(project)
     body = [f"# {key}\n{line}" for key, line in sorted(lines.items())]
     return "\n".join([begin, *body, end])
 
 
 def replace_cron_block(crontab: str, project: str, block: str) -> str:
-    """``crontab`` with the project's block replaced (or added); other lines untouched."""
+    """``crontab`` with the project's block replaced where it stands (added at the end if
+    there is none, removed if ``block`` is empty); every other line untouched.
+
+    ValueError if a begin marker has no end marker after it: golive cannot tell where
+    its block ends, and the lines after it may be the user's.
+    """
     begin, end = cron_markers(project)
     kept: list[str] = []
-    inside = False
-    for line in crontab.splitlines():
+    placed = inside = False
+    for line in crontab.split("\n"):
+        if inside:
+            inside = line.strip() != end
+            continue
         if line.strip() == begin:
             inside = True
+            if block and not placed:
+                kept.append(block)
+            placed = True
             continue
-        if line.strip() == end and inside:
-            inside = False
-            continue
-        if not inside:
-            kept.append(line)
+        kept.append(line)
+    if inside:
+        raise ValueError(f"the crontab has the line {begin!r} but no {end!r} after it: fix "
+                         "it by hand (crontab -e)")
+    if block and not placed:
+        while kept and not kept[-1].strip():
+            kept.pop()
+        kept.append(block)
     while kept and not kept[-1].strip():
         kept.pop()
-    if block:
-        kept.append(block)
     return "\n".join(kept) + "\n" if kept else ""
 
 

@@ -359,6 +359,7 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
     except BaseException:  # a bug, too, must not leave hosts half switched
         switch_back(run)
         raise
+    run.commits = {p.service: p.old_commit for p in plan.services} | commits
     for item in run.items:
         run_jobs(run, item)
     for item in moving:

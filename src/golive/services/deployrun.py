@@ -58,6 +58,8 @@ class DeployRun:
     pause_after_batch: bool = False
     prune_jobs: bool = False
     pauses: int = 0
+    commits: dict[str, str] = field(default_factory=dict)
+    """service → the commit deployed (or kept, when unchanged) by this deployment."""
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)
     _host_locks: dict[int, threading.Lock] = field(default_factory=dict)

@@ -74,7 +74,7 @@ def _run_job(run: DeployRun, item: ItemWork, host: HostRef, transport: Transport
              job: jobrules.JobSpec, action: str, log: Log) -> None:
     cwd = _workdir(transport, item)
     create = action == jobrules.CREATE
-    env = run.env(item, "", host)
+    env = run.env(item, run.commits.get(item.service, ""), host)
     if job.kind == "pm2":
         name = jobrules.process_name(run.project, item.service, job.name)
         file = posixpath.join(rollout.base_path(transport, item), f".golive-pm2-{job.name}.json")
@@ -92,7 +92,8 @@ def _update_crontab(run: DeployRun, item: ItemWork, host: HostRef, transport: Tr
     """Render the project's block on this host: this item's cron jobs, plus the lines the
     ledger keeps for the project's other cron jobs there. Job name → its line."""
     mine = {job.name: jobrules.cron_line(job, _workdir(transport, item)) for job in cron_jobs}
-    lines = {f"{item.service}/{name}": line for name, line in mine.items()}
+    # keyed by stage too: a host can be a job host of several stages of the project
+    lines = {f"{run.stage}/{item.service}/{name}": line for name, line in mine.items()}
     with run.runtime.store.session() as session:
         known = session.execute(
             select(Service.name, JobLedger.stage, JobLedger.job_name, JobLedger.spec)
@@ -102,10 +103,14 @@ def _update_crontab(run: DeployRun, item: ItemWork, host: HostRef, transport: Tr
     for service, stage, name, spec in known:
         mine_now = service == item.service and stage == run.stage and name in mine
         if not mine_now and spec.get(CRON_LINE):
-            lines.setdefault(f"{service}/{name}", str(spec[CRON_LINE]))
-    current = transport.run(jobrules.READ_CRONTAB).output
-    text = jobrules.replace_cron_block(current + "\n", run.project,
-                                       jobrules.render_cron_block(run.project, lines))
+            lines.setdefault(f"{stage}/{service}/{name}", str(spec[CRON_LINE]))
+    current: list[str] = []  # every line: a command's output keeps only its last lines
+    transport.run(jobrules.READ_CRONTAB, on_line=current.append)
+    try:
+        text = jobrules.replace_cron_block("\n".join(current) + "\n", run.project,
+                                           jobrules.render_cron_block(run.project, lines))
+    except ValueError as exc:
+        raise DeployError(str(exc), host=host.name) from None
     transport.run(jobrules.install_crontab(text))
     log(f"crontab block golive:{run.project}: {len(lines)} line(s)")
     return mine

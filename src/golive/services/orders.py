@@ -8,6 +8,7 @@ writes the history. Nothing else assigns ``Order.state``, not even tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -72,6 +73,7 @@ def _check_items(session: Session, project_id: int, items: list[ItemRequest]) ->
         if item.service in seen:
             raise InputError(f"service {item.service} is listed twice in the order")
         seen.add(item.service)
+        _check_job_names(item.service, item.jobs)
         problem = branch_problem(item.branch)
         if problem:
             raise InputError(problem)
@@ -81,6 +83,13 @@ def _check_items(session: Session, project_id: int, items: list[ItemRequest]) ->
             raise NotFound("service", item.service)
         services.append(service)
     return services
+
+
+def _check_job_names(service: str, jobs: Sequence[JobSpec]) -> None:
+    names = [job.name for job in jobs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"service {service}: job {', '.join(twice)} is given twice")
 
 
 def service_dialect(service: Service) -> str:
@@ -186,6 +195,7 @@ def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
     item = next((i for i in order.items if i.service.name == service), None)
     if item is None:
         raise InputError(f"service {service} is not in order {order.id}")
+    _check_job_names(service, jobs)
     existing = {j.name: j for j in item.jobs}
     for job in jobs:
         row = existing.get(job.name)
