@@ -424,3 +424,11 @@ def test_a_secret_with_clear_text_around_a_variable_keeps_no_template(
         session.commit()
         templates = {h.name: h.password_template for h in session.query(Host)}
     assert templates == {"w1": None, "w2": "${PW}"}
+
+
+def test_a_masked_url_shows_three_stars() -> None:
+    from golive.store.secrets import mask_url
+
+    assert mask_url("mysql+pymysql://deploy:p%40ss@db:3306/shop") == \
+        "mysql+pymysql://deploy:***@db:3306/shop"
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -72,7 +72,9 @@ def mask_url(url: str) -> str:
         return MASK
     if parsed.password is None:
         return parsed.render_as_string(hide_password=False)
-    return parsed.set(password=MASK).render_as_string(hide_password=False)
+    # a placeholder first: rendering would URL-encode the mask itself (%2A%2A%2A)
+    hidden = parsed.set(password="GOLIVEMASK").render_as_string(hide_password=False)
+    return hidden.replace("GOLIVEMASK", MASK)
 
 
 def mask_text(text: str, secrets: list[str]) -> str:
