@@ -35,8 +35,10 @@ def test_a_command_job_sees_the_commit_deployed_and_kept(
                                               "job_hosts": ["j1"]}}}],
         }],
     })
-    job = JobSpec("note", "command", {"create": 'echo "create $GOLIVE_COMMIT" >> ~/jobs.log',
-                                      "reload": 'echo "reload $GOLIVE_COMMIT" >> ~/jobs.log'})
+    job = JobSpec("note", "command", {
+        "create": 'echo "create $GOLIVE_COMMIT" >> ~/jobs.log',
+        "reload": 'echo "reload $GOLIVE_COMMIT" >> ~/jobs.log; '
+                  'echo "$GOLIVE_RELEASE" > ~/release.txt; test -d "$GOLIVE_RELEASE_PATH"'})
     order_id = file_order(sqlite_runtime, "dev", "shop",
                           [ItemRequest("api", "feature/x", jobs=(job,))])
     assert deploy(sqlite_runtime, order_id, "dev")[1]
@@ -45,9 +47,11 @@ def test_a_command_job_sees_the_commit_deployed_and_kept(
     assert log.read_text().splitlines() == [f"create {entry.deployed_commit}"]
     assert (host_root(tmp_path, "j1") / "srv" / "api" / "current").is_symlink()
 
-    # an iterative redeploy with nothing changed keeps the commit; the job reloads with it
+    # an iterative redeploy with nothing changed keeps the commit and the release; the job
+    # reloads with them
     assert deploy(sqlite_runtime, order_id, "dev")[1]
     assert log.read_text().splitlines()[-1] == f"reload {entry.deployed_commit}"
+    assert (host_root(tmp_path, "j1") / "release.txt").read_text().strip() == entry.release_id
     commit(repo, "feature/x", {"app.txt": "v3\n"})
     assert deploy(sqlite_runtime, order_id, "dev")[1]
     (moved,) = rows(sqlite_runtime, CommitLedger)

@@ -360,6 +360,7 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
         switch_back(run)
         raise
     run.commits = {p.service: p.old_commit for p in plan.services} | commits
+    run.moved = {i.service for i in moving if i.mode == "artifact"}
     for item in run.items:
         run_jobs(run, item)
     for item in moving:

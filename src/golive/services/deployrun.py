@@ -59,6 +59,8 @@ class DeployRun:
     prune_jobs: bool = False
     pauses: int = 0
     commits: dict[str, str] = field(default_factory=dict)
+    moved: set[str] = field(default_factory=set)
+    """Services this deployment switched to its new release (``rid``)."""
     """service → the commit deployed (or kept, when unchanged) by this deployment."""
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)

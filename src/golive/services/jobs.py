@@ -75,6 +75,12 @@ def _run_job(run: DeployRun, item: ItemWork, host: HostRef, transport: Transport
     cwd = _workdir(transport, item)
     create = action == jobrules.CREATE
     env = run.env(item, run.commits.get(item.service, ""), host)
+    if item.mode == "artifact" and item.service not in run.moved:
+        # unchanged or rolled back: the release the host serves now, not this run's id
+        serving = rollout.current_release(transport, rollout.base_path(transport, item))
+        env["GOLIVE_RELEASE"] = serving or ""
+        env["GOLIVE_RELEASE_PATH"] = rollout.release_dir(transport, item, serving) \
+            if serving else ""
     if job.kind == "pm2":
         name = jobrules.process_name(run.project, item.service, job.name)
         file = posixpath.join(rollout.base_path(transport, item), f".golive-pm2-{job.name}.json")
