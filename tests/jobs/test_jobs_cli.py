@@ -216,3 +216,21 @@ def test_job_add_refusals(shop: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 2 and "is cancelled: its jobs cannot change" in err
     assert ok(capsys, "order", "job", "list", number) == []
 
+
+
+def test_job_remove_takes_a_job_out_of_the_order(shop: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    first = create(capsys, "--job", f"web={write(shop / 'jobs.yaml', [MAIL])}")
+    assert ok(capsys, "--as", "dev", "order", "deploy", str(first))["status"] == "succeeded"
+    code, out, err = run(capsys, "--as", "dev", "order", "job", "remove", str(first), "-s",
+                         "web", "mail")
+    assert code == 0, err
+    assert "job hosts keep it until a deploy with" in " ".join(out.split())
+    assert ok(capsys, "order", "job", "list", str(first)) == []
+    assert plan_jobs(capsys, first) == [("web", "j1", "mail", "", "not in this order")]
+    code, _, err = run(capsys, "--as", "dev", "order", "job", "remove", str(first), "-s",
+                       "web", "mail")
+    assert code == 2 and f"order {first} has no job mail for web" in err
+    code, _, err = run(capsys, "--as", "qa", "order", "job", "remove", str(first), "-s",
+                       "web", "mail")
+    assert code == 1 and "needs the role developer or owner" in err

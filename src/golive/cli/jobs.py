@@ -13,7 +13,7 @@ from golive.cli import output
 from golive.cli.context import unit_of_work
 from golive.domain.jobs import JobSpec, parse_jobs
 from golive.errors import InputError
-from golive.services.orders import get_order, set_jobs
+from golive.services.orders import get_order, remove_job, set_jobs
 from golive.store.models import Host, JobLedger
 
 app = typer.Typer(help="An order's jobs on job hosts.", no_args_is_help=True)
@@ -55,6 +55,19 @@ def add(
         item = set_jobs(work.session, number, service, jobs, work.user)
         count = len(item.jobs)
     output.console.print(f"order {number}: {service} has {count} job(s)", markup=False)
+
+
+@app.command("remove")
+def remove(
+    number: int = NUMBER,
+    service: str = typer.Option(..., "-s", "--service", help="The service."),
+    name: str = typer.Argument(..., help="The job."),
+) -> None:
+    """Take a job out of the order; hosts keep it until a deploy with --prune-jobs."""
+    with unit_of_work() as work:
+        remove_job(work.session, number, service, name, work.user)
+    output.console.print(f"order {number}: job {name} of {service} removed; job hosts keep "
+                         "it until a deploy with --prune-jobs", markup=False)
 
 
 @app.command("list")

@@ -208,6 +208,28 @@ def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
     return item
 
 
+def remove_job(session: Session, order_id: int, service: str, name: str, by: User) -> None:
+    """Take a job out of the order (before done). Where it already runs it stays until a
+    deploy with ``--prune-jobs``; the plan reports it as not in this order."""
+    order = get_order(session, order_id)
+    if order.state in ("done", "cancelled"):
+        raise InputError(f"order {order.id} is {order.state}: its jobs cannot change")
+    actor = actor_for(session, by, order.project)
+    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
+        raise PermissionDenied(f"order {order.id}: changing jobs needs the role developer or "
+                               f"owner; {by.name} has "
+                               + (", ".join(sorted(actor.roles)) or "no role in this project"),
+                               needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
+    item = next((i for i in order.items if i.service.name == service), None)
+    if item is None:
+        raise InputError(f"service {service} is not in order {order.id}")
+    job = next((j for j in item.jobs if j.name == name), None)
+    if job is None:
+        raise InputError(f"order {order.id} has no job {name} for {service}")
+    item.jobs.remove(job)
+    session.flush()
+
+
 def transition(
     session: Session, order_id: int, action: Action | str, by: User | None, *,
     stage: str | None = None, reason: str = "",
