@@ -130,6 +130,8 @@ def test_checkout_build_failure_puts_the_working_copies_back(tmp_path: Path,
         wc = copy(tmp_path, host)
         assert git(wc, "rev-parse", "HEAD") == first_head
         assert not (wc / "break-build").exists()
+        # put back with its build output, built again from the commit it is back on
+        assert (wc / "built.txt").read_text() == f"{first_head}\n"
     entry = ledger(runtime)
     assert (entry.deployed_commit, entry.deployment_id) == (first_head, first_id)
     log = rows(runtime, LogLine, LogLine.deployment_id == failed_id)

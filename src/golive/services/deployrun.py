@@ -200,6 +200,10 @@ def switch_back(run: DeployRun) -> None:
             if done.checkout_mode:
                 if done.previous:
                     rollout.checkout_back(transport, done.item, done.previous)
+                    if done.item.build.strip():  # the working copy needs its build output
+                        rollout.run_hooks(transport, [done.item.build],
+                                          rollout.base_path(transport, done.item),
+                                          run.env(done.item, done.previous, done.host), log)
                     log(f"switched back to {done.previous[:12]}")
                 else:
                     log("first checkout on this host: nothing to switch back to")
