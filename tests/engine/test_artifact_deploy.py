@@ -309,3 +309,29 @@ def test_release_ids_order_by_time_then_deployment_number() -> None:
     assert releases_to_remove(listing, None, 2) == ["20260101000000-d9"]
     assert releases_to_remove(listing, "20260101000000-d11", 1) == same_second[:2]
     assert releases_to_remove("20260101000001-d2\n" + listing, None, 1) == same_second
+
+
+def test_a_changed_recipe_builds_again_on_the_same_commits(tmp_path: Path,
+                                                          sqlite_runtime: Runtime) -> None:
+    """The artifact is reused only for the same commits AND the same build/pack/exclude."""
+    repo = web_repo(tmp_path)
+    stages = {"staging": stage(["h1"]), "prod": stage(["h2"])}
+    config = {"hosts": local_hosts(tmp_path, ["h1", "h2"]),
+              "projects": [project([web_service(repo, stages)], ["staging", "prod"])]}
+    apply_config(sqlite_runtime, tmp_path / "golive.yaml", config)
+    order_id = file_order(sqlite_runtime, "alice", "shop", [ItemRequest("web", BRANCH)])
+    _, ok = deploy(sqlite_runtime, order_id, "alice")
+    assert ok
+    # the build now also writes a file; the commits are the same
+    changed = web_service(repo, stages, build=BUILD + " && echo extra > dist/extra.txt")
+    config["projects"] = [project([changed], ["staging", "prod"])]
+    apply_config(sqlite_runtime, tmp_path / "golive.yaml", config)
+    act(sqlite_runtime, order_id, "pass", "tom")
+    second_id, ok = deploy(sqlite_runtime, order_id, "rita", action="release")
+    assert ok
+    (step,) = rows(sqlite_runtime, DeploymentStep, DeploymentStep.deployment_id == second_id,
+                   DeploymentStep.name == "build")
+    assert step.message.startswith("built")
+    release = host_root(tmp_path, "h2") / PATH / "current"
+    assert (release / "dist" / "extra.txt").read_text() == "extra\n"
+    assert not (host_root(tmp_path, "h1") / PATH / "current" / "dist" / "extra.txt").exists()

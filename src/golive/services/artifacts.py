@@ -7,6 +7,7 @@ same merge commit, same bytes, same checksum — what was verified is what ships
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable, Mapping
@@ -30,9 +31,13 @@ class Artifact:
         return self.zst if has_zstd and self.zst is not None else self.archive
 
 
-def _cache_paths(home: Path, mirror: Mirror, main: str, branch: str) -> tuple[Path, Path]:
+def _cache_paths(home: Path, mirror: Mirror, main: str, branch: str,
+                 recipe: str) -> tuple[Path, Path]:
+    """Keyed by both commits and by the recipe (build command, pack, exclude): another
+    recipe on the same commits makes other bytes, so it is built again."""
     folder = home / "artifacts" / mirror.path.name
-    stem = f"{main[:16]}-{branch[:16]}"
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    stem = f"{main[:16]}-{branch[:16]}-{digest}"
     return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
 
 
@@ -57,7 +62,8 @@ def prepare_artifact(
 
     ``env(merge_commit)`` gives the GOLIVE_* variables for the build.
     """
-    archive_path, meta_path = _cache_paths(home, mirror, main, branch)
+    recipe = json.dumps({"build": build, "pack": folders, "exclude": exclude}, sort_keys=True)
+    archive_path, meta_path = _cache_paths(home, mirror, main, branch, recipe)
     found = _cached(archive_path, meta_path)
     if found is not None:
         return found
