@@ -24,7 +24,7 @@ import pathspec
 import zstandard
 
 from golive.adapters.transport.base import LineSink
-from golive.adapters.transport.local import run_process
+from golive.adapters.transport.local import hook_environment, run_process
 from golive.errors import BuildFailed, PackError
 
 
@@ -44,7 +44,8 @@ def run_build(command: str, worktree: Path, env: Mapping[str, str], timeout: flo
     if not command.strip():
         return
     code, output = run_process(["sh", "-c", command], cwd=str(worktree),
-                               env={**os.environ, **env}, timeout=timeout, on_line=on_line)
+                               env={**hook_environment(), **env}, timeout=timeout,
+                               on_line=on_line)
     if code is None:
         raise BuildFailed(f"the build ran past its limit of {timeout:g}s")
     if code != 0:

@@ -27,6 +27,13 @@ from golive.adapters.transport.base import (
 from golive.errors import CommandFailed, TransportError
 
 
+def hook_environment() -> dict[str, str]:
+    """This process's environment without golive's own settings: a hook or build must
+    never see GOLIVE_SECRET_KEY, GOLIVE_DATABASE_URL or the like (only the GOLIVE_*
+    variables of the deployment, which the caller adds)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("GOLIVE_")}
+
+
 def run_process(
     argv: list[str],
     *,
@@ -88,7 +95,7 @@ class LocalTransport(Transport):
             raise CommandFailed(f"host {self.host_name}: directory {cwd} does not exist",
                                 host=self.host_name, command=command, returncode=None)
         self.root.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, "HOME": str(self.root), **(env or {})}
+        full_env = {**hook_environment(), "HOME": str(self.root), **(env or {})}
         code, output = run_process(["sh", "-c", command], cwd=cwd or str(self.root),
                                    env=full_env, timeout=timeout, on_line=on_line)
         if check and code != 0:
