@@ -20,7 +20,7 @@ from golive.domain.names import branch_problem
 from golive.domain.roles import Role
 from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
-from golive.services.users import actor_for, get_project
+from golive.services.users import actor_for, get_project, require_role
 from golive.store.models import (
     Order,
     OrderHistory,
@@ -111,12 +111,8 @@ def create_order(
 ) -> Order:
     """File a draft order; the user must be a developer (or owner) of the project."""
     project = get_project(session, project_name)
-    actor = actor_for(session, by, project)
-    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
-        raise PermissionDenied(
-            f"creating an order in {project.name} needs the role developer or owner; "
-            f"{by.name} has " + (", ".join(sorted(actor.roles)) or "no role in this project"),
-            needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
+    require_role(session, by, project, (Role.DEVELOPER.value,),
+                 f"creating an order in {project.name}")
     services = _check_items(session, project.id, items)
     order = Order(project=project, title=title or _default_title(items), created_by=by,
                   state="draft")
@@ -161,15 +157,8 @@ def _decided(session: Session, order: Order, action: str, by: User | None,
 
 def require_deployer(session: Session, order: Order, stage: str, by: User) -> None:
     """Refuse ``by`` unless they may deploy the order on ``stage`` (its deployer role)."""
-    stages = tuple(order.project.stages)
-    roles = deployer_roles(stage, stages)
-    actor = actor_for(session, by, order.project)
-    if actor.is_admin or actor.roles & {*roles, Role.OWNER.value}:
-        return
-    raise PermissionDenied(f"order {order.id}: deploying on {stage} needs the role "
-                           f"{' or '.join([*roles, Role.OWNER.value])}; {by.name} has "
-                           + (", ".join(sorted(actor.roles)) or "no role in this project"),
-                           needed_roles=(*roles, Role.OWNER.value))
+    require_role(session, by, order.project, deployer_roles(stage, tuple(order.project.stages)),
+                 f"order {order.id}: deploying on {stage}")
 
 
 def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,
@@ -180,21 +169,25 @@ def check_transition(session: Session, order_id: int, action: Action | str, by: 
                                         else action), by, stage, reason)[1]
 
 
-def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
-             by: User) -> OrderItem:
-    """Add or update (by name) jobs of a service in the order, before it is done."""
+def editable_item(session: Session, order_id: int, service: str, by: User,
+                  what: str) -> OrderItem:
+    """The order's item for ``service``, to change its ``what`` (SQL, jobs): only before
+    the order is done or cancelled, by a developer or owner of the project."""
     order = get_order(session, order_id)
     if order.state in ("done", "cancelled"):
-        raise InputError(f"order {order.id} is {order.state}: its jobs cannot change")
-    actor = actor_for(session, by, order.project)
-    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
-        raise PermissionDenied(f"order {order.id}: changing jobs needs the role developer or "
-                               f"owner; {by.name} has "
-                               + (", ".join(sorted(actor.roles)) or "no role in this project"),
-                               needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
+        raise InputError(f"order {order.id} is {order.state}: its {what} cannot change")
+    require_role(session, by, order.project, (Role.DEVELOPER.value,),
+                 f"order {order.id}: changing {what}")
     item = next((i for i in order.items if i.service.name == service), None)
     if item is None:
         raise InputError(f"service {service} is not in order {order.id}")
+    return item
+
+
+def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
+             by: User) -> OrderItem:
+    """Add or update (by name) jobs of a service in the order, before it is done."""
+    item = editable_item(session, order_id, service, by, "jobs")
     _check_job_names(service, jobs)
     existing = {j.name: j for j in item.jobs}
     for job in jobs:
@@ -211,21 +204,10 @@ def set_jobs(session: Session, order_id: int, service: str, jobs: list[JobSpec],
 def remove_job(session: Session, order_id: int, service: str, name: str, by: User) -> None:
     """Take a job out of the order (before done). Where it already runs it stays until a
     deploy with ``--prune-jobs``; the plan reports it as not in this order."""
-    order = get_order(session, order_id)
-    if order.state in ("done", "cancelled"):
-        raise InputError(f"order {order.id} is {order.state}: its jobs cannot change")
-    actor = actor_for(session, by, order.project)
-    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}):
-        raise PermissionDenied(f"order {order.id}: changing jobs needs the role developer or "
-                               f"owner; {by.name} has "
-                               + (", ".join(sorted(actor.roles)) or "no role in this project"),
-                               needed_roles=(Role.DEVELOPER.value, Role.OWNER.value))
-    item = next((i for i in order.items if i.service.name == service), None)
-    if item is None:
-        raise InputError(f"service {service} is not in order {order.id}")
+    item = editable_item(session, order_id, service, by, "jobs")
     job = next((j for j in item.jobs if j.name == name), None)
     if job is None:
-        raise InputError(f"order {order.id} has no job {name} for {service}")
+        raise InputError(f"order {order_id} has no job {name} for {service}")
     item.jobs.remove(job)
     session.flush()
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from golive.domain import sql as sqlrules
 from golive.domain.roles import Role
 from golive.domain.sql_review import REFUSE, review_item
-from golive.errors import InputError, PermissionDenied, RefusedError
+from golive.errors import InputError, RefusedError
 from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
-from golive.services.orders import get_order, service_dialect
-from golive.services.users import actor_for
+from golive.services.orders import editable_item, get_order, service_dialect
+from golive.services.users import require_role
 from golive.store.models import (
     Order,
     OrderItem,
@@ -29,13 +29,7 @@ APPROVERS = (Role.OWNER.value, Role.RELEASER.value)
 
 
 def _require(session: Session, order: Order, by: User, what: str) -> None:
-    actor = actor_for(session, by, order.project)
-    if actor.is_admin or actor.roles & set(APPROVERS):
-        return
-    raise PermissionDenied(
-        f"order {order.id}: {what} needs the role owner or releaser; {by.name} has "
-        + (", ".join(sorted(actor.roles)) or "no role in this project"),
-        needed_roles=APPROVERS)
+    require_role(session, by, order.project, APPROVERS, f"order {order.id}: {what}")
 
 
 def find_statement(order: Order, ref: str) -> tuple[OrderItem, SqlStatement]:
@@ -137,17 +131,7 @@ def replace_sql(session: Session, order_id: int, service: str, script: str, by: 
     Returns the number of statements. Refuses the change, naming the statement and
     where it ran, if an executed statement would be edited or removed.
     """
-    order = get_order(session, order_id)
-    if order.state in ("done", "cancelled"):
-        raise InputError(f"order {order.id} is {order.state}: its SQL cannot change")
-    actor = actor_for(session, by, order.project)
-    if not (actor.is_admin or actor.roles & {Role.DEVELOPER.value, Role.OWNER.value}
-            or order.created_by_id == by.id):
-        raise PermissionDenied(f"order {order.id}: editing SQL needs the role developer or "
-                               f"owner; {by.name} has none", needed_roles=("developer",))
-    item = next((i for i in order.items if i.service.name == service), None)
-    if item is None:
-        raise InputError(f"service {service} is not in order {order.id}")
+    item = editable_item(session, order_id, service, by, "SQL")
     dialect = service_dialect(item.service)
     new = sqlrules.split_statements(script, dialect)
     _check_append_only(session, item, new, dialect)

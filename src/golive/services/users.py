@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive.domain.names import name_problem
-from golive.domain.roles import parse_role
+from golive.domain.roles import Role, parse_role
 from golive.domain.workflow import Actor
 from golive.errors import InputError, NotFound, PermissionDenied
 from golive.store.models import Member, Project, User
@@ -48,6 +48,19 @@ def actor_for(session: Session, user: User, project: Project) -> Actor:
     return Actor(user.name, project_roles(session, user, project), user.is_admin)
 
 
+def require_role(session: Session, by: User, project: Project, roles: tuple[str, ...],
+                 what: str) -> None:
+    """Refuse ``by`` unless a site admin, the project's owner, or holding one of ``roles``;
+    the refusal names the roles needed and the ones held."""
+    needed = tuple(dict.fromkeys([*roles, Role.OWNER.value]))
+    actor = actor_for(session, by, project)
+    if actor.is_admin or actor.roles & set(needed):
+        return
+    held = ", ".join(sorted(actor.roles)) or "no role in this project"
+    raise PermissionDenied(f"{what} needs the role {' or '.join(needed)}; {by.name} has {held}",
+                           needed_roles=needed)
+
+
 def require_admin(user: User, what: str) -> None:
     if not user.is_admin:
         raise PermissionDenied(f"{what} needs a site admin; {user.name} is not one",
@@ -87,10 +100,7 @@ def get_project(session: Session, name: str) -> Project:
 def add_member(session: Session, by: User, project_name: str, user_name: str, role: str) -> Member:
     """Give ``user_name`` a role in the project; only its owner or a site admin may."""
     project = get_project(session, project_name)
-    if not by.is_admin and "owner" not in project_roles(session, by, project):
-        raise PermissionDenied(
-            f"adding a member to {project.name} needs the role owner; {by.name} is not one",
-            needed_roles=("owner",))
+    require_role(session, by, project, (), f"adding a member to {project.name}")
     try:
         parsed = parse_role(role)
     except ValueError as exc:
