@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from golive.adapters.git import Mirror
 from golive.adapters.sqltarget import open_target
+from golive.adapters.transport import Transport
 from golive.domain import plan as planning
 from golive.domain.release import release_id
 from golive.domain.workflow import Action
@@ -232,50 +233,56 @@ def _run_sql(run: DeployRun, item: ItemWork) -> SqlRun:
     return counts[0]
 
 
+def _in_batches(run: DeployRun, item: ItemWork, plan: planning.ServicePlan, name: str,
+                body: Callable[[HostRef], str]) -> None:
+    """Run ``body`` on the item's hosts batch by batch (a batch's hosts in parallel),
+    recorded as step ``name``, pausing between batches when asked to."""
+    hosts = {h.name: h for h in item.hosts}
+
+    def job(host: HostRef) -> Callable[[], None]:
+        return lambda: step(run, name, item, host, lambda: body(host))
+
+    for done, batch in enumerate(plan.batches, start=1):
+        parallel(run, [job(hosts[host]) for host in batch], item.parallel)
+        run.between_batches(item, done, len(plan.batches))
+
+
+def _after_switch(run: DeployRun, item: ItemWork, transport: Transport, cwd: str,
+                  env: dict[str, str], host: HostRef) -> None:
+    rollout.run_hooks(transport, item.post_deploy, cwd, env, run.log(item, host))
+    rollout.health_check(transport, item, cwd, env, run.log(item, host))
+
+
 def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                      commit: str) -> None:
-    hosts = {h.name: h for h in item.hosts}
-    for batch in plan.batches:
-        def job(host: HostRef) -> Callable[[], None]:
-            def body() -> str:
-                transport = run.transport(host)
-                previous = run.previous.get((item.service_id, host.id))
-                rollout.switch(transport, item, run.rid)
-                run.switched.append(Switched(item, host, previous))
-                cwd = rollout.release_dir(transport, item, run.rid)
-                env = run.env(item, commit, host, previous)
-                rollout.run_hooks(transport, item.post_deploy, cwd, env, run.log(item, host))
-                rollout.health_check(transport, item, cwd, env, run.log(item, host))
-                return f"current → {run.rid}"
+    def body(host: HostRef) -> str:
+        transport = run.transport(host)
+        previous = run.previous.get((item.service_id, host.id))
+        rollout.switch(transport, item, run.rid)
+        run.switched.append(Switched(item, host, previous))
+        _after_switch(run, item, transport, rollout.release_dir(transport, item, run.rid),
+                      run.env(item, commit, host, previous), host)
+        return f"current → {run.rid}"
 
-            return lambda: step(run, "switch", item, host, body)
-
-        parallel(run, [job(hosts[name]) for name in batch], item.parallel)
-        run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
+    _in_batches(run, item, plan, "switch", body)
 
 
 def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan) -> str:
-    hosts = {h.name: h for h in item.hosts}
     heads: list[str] = []
-    for batch in plan.batches:
-        def job(host: HostRef) -> Callable[[], None]:
-            def body() -> str:
-                transport = run.transport(host)
-                before, head = rollout.checkout(transport, item, run.log(item, host))
-                run.switched.append(Switched(item, host, before or None, checkout_mode=True))
-                heads.append(head)
-                cwd = rollout.base_path(transport, item)
-                env = run.env(item, head, host)
-                if item.build.strip():
-                    rollout.run_hooks(transport, [item.build], cwd, env, run.log(item, host))
-                rollout.run_hooks(transport, item.post_deploy, cwd, env, run.log(item, host))
-                rollout.health_check(transport, item, cwd, env, run.log(item, host))
-                return f"{item.branch} at {head[:12]}"
 
-            return lambda: step(run, "checkout", item, host, body)
+    def body(host: HostRef) -> str:
+        transport = run.transport(host)
+        before, head = rollout.checkout(transport, item, run.log(item, host))
+        run.switched.append(Switched(item, host, before or None, checkout_mode=True))
+        heads.append(head)
+        cwd = rollout.base_path(transport, item)
+        env = run.env(item, head, host)
+        if item.build.strip():
+            rollout.run_hooks(transport, [item.build], cwd, env, run.log(item, host))
+        _after_switch(run, item, transport, cwd, env, host)
+        return f"{item.branch} at {head[:12]}"
 
-        parallel(run, [job(hosts[name]) for name in batch], item.parallel)
-        run.between_batches(item, plan.batches.index(batch) + 1, len(plan.batches))
+    _in_batches(run, item, plan, "checkout", body)
     return heads[0] if heads else plan.branch_head
 
 
