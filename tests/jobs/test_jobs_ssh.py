@@ -12,7 +12,6 @@ test kills the pm2 daemons and removes the crontabs of its users at teardown.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from golive.services import users
 from golive.services.orders import ItemRequest, get_order, set_jobs
 from golive.services.runtime import Runtime
 from golive.store.models import Deployment, JobLedger
-from golive.testing.sshd import SshServer, SshUser
+from golive.testing.sshd import SshServer, SshUser, live_processes
 from golive.testing.world import act, apply_config, commit, file_order, make_repo, roll_back, rows
 from golive.testing.world import deploy as deploy_as
 
@@ -92,22 +91,9 @@ def ssh(server: SshServer, user: SshUser, command: str, *, stdin: str | None = N
 
 
 def pm2_processes(user: SshUser) -> list[int]:
-    """Live pm2 daemons and workers of ``user`` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        uid = int(fields["Uid"].split()[0])
-        alive = fields["State"].strip()[0] not in "ZX"
-        if uid == user.uid and alive and (b"PM2" in cmdline or b"worker.py" in cmdline):
-            found.append(int(entry))
-    return found
+    """Live pm2 daemons and workers of ``user``."""
+    return [p.pid for p in live_processes() if p.uids and p.uids[0] == user.uid
+            and (b"PM2" in p.cmdline or b"worker.py" in p.cmdline)]
 
 
 def jlist(server: SshServer, user: SshUser) -> list[dict[str, Any]]:

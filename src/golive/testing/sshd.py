@@ -603,7 +603,7 @@ def _kill_user_processes(uids: set[int], names: Sequence[str], *,
     killed: set[int] = set()
     deadline = time.monotonic() + STOP_TIMEOUT
     while True:
-        targets = [p.pid for p in _processes() if p.pid != me and (
+        targets = [p.pid for p in live_processes() if p.pid != me and (
             uids.intersection(p.uids) or p.cmdline.startswith(titles)
             or (parent is not None and p.ppid == parent))]
         if not targets:
@@ -663,14 +663,14 @@ def _rmdir(path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class _Proc:
+class Proc:
     pid: int
     ppid: int
     uids: tuple[int, ...]
     cmdline: bytes
 
 
-def _processes() -> list[_Proc]:
+def live_processes() -> list[Proc]:
     """Live (not zombie) processes, from /proc."""
     found = []
     for entry in os.listdir("/proc"):
@@ -684,7 +684,7 @@ def _processes() -> list[_Proc]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         if fields.get("State", "").strip().startswith(("Z", "X")):
             continue
-        found.append(_Proc(pid=int(entry), ppid=int(fields.get("PPid", "0")),
+        found.append(Proc(pid=int(entry), ppid=int(fields.get("PPid", "0")),
                            uids=tuple(int(u) for u in fields.get("Uid", "").split()),
                            cmdline=cmdline.replace(b"\0", b" ")))
     return found
@@ -709,7 +709,7 @@ def _wait_gone(pids: Sequence[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     pending = set(pids)
     while pending and time.monotonic() < deadline:
-        live = {p.pid for p in _processes()}
+        live = {p.pid for p in live_processes()}
         pending &= live
         if pending:
             time.sleep(0.02)
