@@ -83,7 +83,8 @@ def test_plan_is_plain_data_with_old_and_new_commits() -> None:
 
 def test_blocked_statements_are_listed() -> None:
     plan = make_plan(1, "test", "iterative", [svc(sql_status={"c2": "running"})])
-    assert [(s.checksum, s.status) for s in plan.blocked] == [("c2", "running")]
+    assert [(svc.service, s.checksum, s.status) for svc, s in plan.blocked] == [
+        ("api", "c2", "running")]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from golive.domain.names import name_problem
 
 DEFAULT_STAGES = ["test", "staging", "prod"]
-CHANNEL_TYPES = ("wecom", "dingtalk", "feishu", "slack", "webhook", "email")
 CHANNEL_SECRET_FIELDS = ("webhook", "secret", "smtp_password")
 INT_MAX = 2**31 - 1  # the store's integer columns hold no more
 

@@ -115,8 +115,10 @@ class Plan:
                 for stmt in svc.statements for note in stmt.refused]
 
     @property
-    def blocked(self) -> list[StatementPlan]:
-        return [s for svc in self.services for s in svc.statements if s.action == BLOCKED]
+    def blocked(self) -> list[tuple[ServicePlan, StatementPlan]]:
+        """(service, statement) left unknown or running: no deploy may go on past them."""
+        return [(svc, s) for svc in self.services for s in svc.statements
+                if s.action == BLOCKED]
 
 
 def _listify(value: Any) -> Any:

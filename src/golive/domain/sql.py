@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 GENERIC, MYSQL, POSTGRESQL, SQLITE = "generic", "mysql", "postgresql", "sqlite"
-DIALECTS = (GENERIC, MYSQL, POSTGRESQL, SQLITE)
 
 _DELIMITER_LINE = re.compile(r"[ \t]*delimiter[ \t]+(\S+)[ \t]*(?:\r?\n|$)", re.IGNORECASE)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")

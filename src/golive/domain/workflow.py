@@ -65,7 +65,6 @@ SYSTEM = "system"
 """The actor of ``succeed`` and ``fail``: the deploy engine, not a person."""
 
 SYSTEM_ACTIONS = frozenset({Action.SUCCEED, Action.FAIL})
-REDEPLOYABLE = frozenset({Phase.DEPLOYED, Phase.FAILED, Phase.REJECTED, Phase.ROLLED_BACK})
 ROLLBACKABLE = frozenset({Phase.DEPLOYED, Phase.FAILED, Phase.REJECTED, Phase.PASSED})
 
 

@@ -335,14 +335,13 @@ def _deploy(run: DeployRun, plan: planning.Plan) -> None:
             f"SQL {service}:{stmt.position + 1} is refused by the review rule {note.rule}: "
             f"{note.message_en}. Nothing ran; `golive order approve-sql {run.order_id}` "
             "(owner or releaser) lets it through")
-    for svc in plan.services:
-        for stmt in svc.statements:
-            if stmt.action == planning.BLOCKED:
-                ref = f"{svc.service}:{stmt.position + 1}"
-                raise DeployError(
-                    f"SQL {ref} is {stmt.status} on database {svc.database}: it may or may not "
-                    f"have run; resolve it with `golive sql resolve {run.order_id} {ref} "
-                    "--as executed|retry` before deploying")
+    if plan.blocked:
+        svc, stmt = plan.blocked[0]
+        ref = f"{svc.service}:{stmt.position + 1}"
+        raise DeployError(
+            f"SQL {ref} is {stmt.status} on database {svc.database}: it may or may not "
+            f"have run; resolve it with `golive sql resolve {run.order_id} {ref} "
+            "--as executed|retry` before deploying")
     plans = {p.service: p for p in plan.services}
     moving = [i for i in run.items if plans[i.service].action == planning.DEPLOY]
     for item in run.items:

@@ -7,7 +7,6 @@ every line.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +20,6 @@ class Reporter:
     sessions: sessionmaker[Session]
     deployment_id: int
     secrets: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log(self, text: str, *, service: str = "", host: str = "", level: str = "info") -> None:
         clean = mask_text(text, self.secrets)
