@@ -129,7 +129,7 @@ def test_a_syntax_error_in_statement_3_of_5_then_the_fix_runs_from_3(
                                       (3, "failed", "test", "shop-test")]
     third = world.execution(order_id, 3)
     assert syntax_message(backend) in third.message
-    assert third.message.startswith("statement `INSRT INTO hits (n) VALUES (3)` failed on "
+    assert third.message.startswith("statement #3 `INSRT INTO hits (n) VALUES (3)` failed on "
                                     "database shop-test: ")
     assert hits(world) == [(1,)]  # statements 4 and 5 never ran
     log = world.log(deployment.id)

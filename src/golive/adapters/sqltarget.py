@@ -97,8 +97,10 @@ class SqlTarget:
 
     # -- statements -----------------------------------------------------------------------
 
-    def execute(self, statement: str) -> int:
-        """Run one statement; the rows it affected (-1 when the driver does not say)."""
+    def execute(self, statement: str, label: str = "statement") -> int:
+        """Run one statement; the rows it affected (-1 when the driver does not say).
+
+        ``label`` names it in an error (e.g. "statement #3")."""
         try:
             result = self.connection.exec_driver_sql(statement)
             rows = result.rowcount
@@ -110,10 +112,10 @@ class SqlTarget:
             if kind is SqlUncertain:
                 why = f"the connection was lost while it ran ({why}); it may or may not have " \
                       "taken effect"
-            raise kind(f"statement `{self._quote(statement)}` failed on database {self.name}: "
+            raise kind(f"{label} `{self._quote(statement)}` failed on database {self.name}: "
                        f"{why}", database=self.name, statement=statement) from None
         except SQLAlchemyError as exc:
-            raise SqlFailed(f"statement `{self._quote(statement)}` failed on database "
+            raise SqlFailed(f"{label} `{self._quote(statement)}` failed on database "
                             f"{self.name}: {mask_text(str(exc), [self._secret])}",
                             database=self.name, statement=statement) from None
 

@@ -148,14 +148,14 @@ def _execute(job: SqlJob, stmt: StatementRef, execution_id: int) -> tuple[int, i
     """(rows, milliseconds); records failed / unknown before raising."""
     started = time.monotonic()
     try:
-        rows = job.target.execute(stmt.text)
+        rows = job.target.execute(stmt.text, f"statement #{stmt.position + 1}")
     except SqlUncertain as exc:
         _finish(job, [execution_id], UNKNOWN, message=exc.message,
                 duration_ms=_ms(started))
-        raise _named(job, stmt, exc) from None
+        raise
     except SqlFailed as exc:
         _finish(job, [execution_id], FAILED, message=exc.message, duration_ms=_ms(started))
-        raise _named(job, stmt, exc) from None
+        raise
     return rows, _ms(started)
 
 
@@ -192,12 +192,6 @@ def _run_transaction(job: SqlJob, pending: list[StatementRef]) -> None:
     for execution_id, rows, ms in done:
         _finish(job, [execution_id], SUCCESS, rows=rows, duration_ms=ms)
     job.log(f"{len(done)} statement(s) ran on {job.target.name} in one transaction")
-
-
-def _named(job: SqlJob, stmt: StatementRef, exc: SqlFailed) -> SqlFailed:
-    exc.message = exc.message.replace("statement `", f"statement #{stmt.position + 1} `", 1)
-    exc.args = (exc.message,)
-    return exc
 
 
 def _ms(started: float) -> int:
