@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from golive.config.apply import ApplyReport, apply_config
 from golive.config.export import export_config
 from golive.config.loader import load_file
-from golive.services.users import require_admin
+from golive.domain.permissions import Permission
+from golive.services.users import require
 from golive.store.models import User
 from golive.store.secrets import SecretBox
 
@@ -20,12 +21,12 @@ def apply_file(
     env: Mapping[str, str] | None = None,
 ) -> ApplyReport:
     """Validate and upsert the file; flushes, the caller commits (one transaction)."""
-    require_admin(by, "applying a configuration")
+    require(session, by, None, Permission.APPLY_CONFIG, "applying a configuration")
     loaded = load_file(path, env)
     return apply_config(session, loaded, box, prune=prune)
 
 
 def export_text(session: Session, box: SecretBox, by: User, *, with_secrets: bool) -> str:
     if with_secrets:
-        require_admin(by, "exporting with secrets")
+        require(session, by, None, Permission.EXPORT_SECRETS, "exporting with secrets")
     return export_config(session, box, with_secrets=with_secrets)

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive.adapters.transport.ssh import SshTransport, fingerprint, server_key
+from golive.domain.permissions import Permission
 from golive.errors import GoliveError, InputError, NotFound
 from golive.services.runtime import Runtime
-from golive.services.users import require_admin
+from golive.services.users import require
 from golive.services.work import open_transport, resolve_host, ssh_target
 from golive.store.models import Host, ServiceStage, StageHost, User
 
@@ -26,7 +27,7 @@ def get_host(session: Session, name: str) -> Host:
 
 def trust_host(runtime: Runtime, session: Session, by: User, name: str) -> tuple[str, str]:
     """Pin the key the host presents now; (old fingerprint or '', new fingerprint)."""
-    require_admin(by, "accepting a host key")
+    require(session, by, None, Permission.TRUST_HOST_KEY, "accepting a host key")
     host = get_host(session, name)
     if host.transport != "ssh":
         raise InputError(f"host {name} is a {host.transport} host: it has no host key")

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from golive.domain import sql as sqlrules
 from golive.domain.jobs import JobSpec
 from golive.domain.names import branch_problem
-from golive.domain.roles import Role
+from golive.domain.permissions import Permission
 from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
-from golive.services.users import actor_for, get_project, require_role
+from golive.services.users import actor_for, get_project, require
 from golive.store.models import (
     Order,
     OrderHistory,
@@ -111,8 +111,8 @@ def create_order(
 ) -> Order:
     """File a draft order; the user must be a developer (or owner) of the project."""
     project = get_project(session, project_name)
-    require_role(session, by, project, (Role.DEVELOPER.value,),
-                 f"creating an order in {project.name}")
+    require(session, by, project, Permission.CREATE_ORDER,
+            f"creating an order in {project.name}")
     services = _check_items(session, project.id, items)
     order = Order(project=project, title=title or _default_title(items), created_by=by,
                   state="draft")
@@ -157,8 +157,9 @@ def _decided(session: Session, order: Order, action: str, by: User | None,
 
 def require_deployer(session: Session, order: Order, stage: str, by: User) -> None:
     """Refuse ``by`` unless they may deploy the order on ``stage`` (its deployer role)."""
-    require_role(session, by, order.project, deployer_roles(stage, tuple(order.project.stages)),
-                 f"order {order.id}: deploying on {stage}")
+    require(session, by, order.project, Permission.RESUME_BATCHES,
+            f"order {order.id}: letting a paused deployment on {stage} go on",
+            deployer_roles(stage, tuple(order.project.stages)))
 
 
 def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,
@@ -176,8 +177,8 @@ def editable_item(session: Session, order_id: int, service: str, by: User,
     order = get_order(session, order_id)
     if order.state in ("done", "cancelled"):
         raise InputError(f"order {order.id} is {order.state}: its {what} cannot change")
-    require_role(session, by, order.project, (Role.DEVELOPER.value,),
-                 f"order {order.id}: changing {what}")
+    require(session, by, order.project, Permission.EDIT_ORDER,
+            f"order {order.id}: changing {what}")
     item = next((i for i in order.items if i.service.name == service), None)
     if item is None:
         raise InputError(f"service {service} is not in order {order.id}")

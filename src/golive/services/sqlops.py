@@ -9,12 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive.domain import sql as sqlrules
-from golive.domain.roles import Role
+from golive.domain.permissions import Permission
 from golive.domain.sql_review import REFUSE, review_item
 from golive.errors import InputError, RefusedError
 from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
 from golive.services.orders import editable_item, get_order, service_dialect
-from golive.services.users import require_role
+from golive.services.users import require
 from golive.store.models import (
     Order,
     OrderItem,
@@ -25,11 +25,10 @@ from golive.store.models import (
     utcnow,
 )
 
-APPROVERS = (Role.OWNER.value, Role.RELEASER.value)
 
-
-def _require(session: Session, order: Order, by: User, what: str) -> None:
-    require_role(session, by, order.project, APPROVERS, f"order {order.id}: {what}")
+def _require(session: Session, order: Order, by: User, permission: Permission,
+             what: str) -> None:
+    require(session, by, order.project, permission, f"order {order.id}: {what}")
 
 
 def find_statement(order: Order, ref: str) -> tuple[OrderItem, SqlStatement]:
@@ -62,7 +61,7 @@ def resolve(session: Session, order_id: int, ref: str, outcome: str, by: User,
     if outcome not in ("executed", "retry"):
         raise InputError(f"--as {outcome!r}: write executed or retry")
     order = get_order(session, order_id)
-    _require(session, order, by, "resolving a statement")
+    _require(session, order, by, Permission.RESOLVE_SQL, "resolving a statement")
     item, stmt = find_statement(order, ref)
     query = select(SqlExecution).where(SqlExecution.statement_id == stmt.id,
                                        SqlExecution.status.in_((UNKNOWN, RUNNING)))
@@ -87,7 +86,7 @@ def resolve(session: Session, order_id: int, ref: str, outcome: str, by: User,
 def approve_sql(session: Session, order_id: int, by: User) -> Order:
     """An owner or releaser allows the order's statements past the review rules."""
     order = get_order(session, order_id)
-    _require(session, order, by, "approving SQL")
+    _require(session, order, by, Permission.APPROVE_SQL, "approving SQL")
     order.sql_approved_by, order.sql_approved_at = by.name, utcnow()
     order.sql_approved_checksums = sorted({s.checksum for i in order.items
                                            for s in i.statements})

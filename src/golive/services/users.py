@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from golive.domain import permissions
 from golive.domain.names import name_problem
-from golive.domain.roles import Role, parse_role
+from golive.domain.permissions import Permission
+from golive.domain.roles import parse_role
 from golive.domain.workflow import Actor
 from golive.errors import InputError, NotFound, PermissionDenied
 from golive.store.models import Member, Project, User
@@ -48,30 +50,22 @@ def actor_for(session: Session, user: User, project: Project) -> Actor:
     return Actor(user.name, project_roles(session, user, project), user.is_admin)
 
 
-def require_role(session: Session, by: User, project: Project, roles: tuple[str, ...],
-                 what: str) -> None:
-    """Refuse ``by`` unless a site admin, the project's owner, or holding one of ``roles``;
-    the refusal names the roles needed and the ones held."""
-    needed = tuple(dict.fromkeys([*roles, Role.OWNER.value]))
-    actor = actor_for(session, by, project)
-    if actor.is_admin or actor.roles & set(needed):
-        return
-    held = ", ".join(sorted(actor.roles)) or "no role in this project"
-    raise PermissionDenied(f"{what} needs the role {' or '.join(needed)}; {by.name} has {held}",
-                           needed_roles=needed)
-
-
-def require_admin(user: User, what: str) -> None:
-    if not user.is_admin:
-        raise PermissionDenied(f"{what} needs a site admin; {user.name} is not one",
-                               needed_roles=("admin",))
+def require(session: Session, by: User, project: Project | None, permission: Permission,
+            what: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse ``by`` unless ``domain.permissions`` lets them take ``permission`` in
+    ``project`` (None: a site-wide action); the refusal names the roles needed."""
+    actor = (actor_for(session, by, project) if project is not None
+             else Actor(by.name, frozenset(), by.is_admin))
+    decision = permissions.check(permission, actor, what, extra)
+    if not decision.allowed:
+        raise PermissionDenied(decision.reason, needed_roles=decision.needed_roles)
 
 
 def add_user(
     session: Session, by: User, name: str, *, admin: bool = False, email: str = "",
     mobile: str = "", display_name: str = "", language: str = "en",
 ) -> User:
-    require_admin(by, "adding a user")
+    require(session, by, None, Permission.MANAGE_USERS, "adding a user")
     problem = name_problem(name)
     if problem:
         raise InputError(problem)
@@ -100,7 +94,7 @@ def get_project(session: Session, name: str) -> Project:
 def add_member(session: Session, by: User, project_name: str, user_name: str, role: str) -> Member:
     """Give ``user_name`` a role in the project; only its owner or a site admin may."""
     project = get_project(session, project_name)
-    require_role(session, by, project, (), f"adding a member to {project.name}")
+    require(session, by, project, Permission.MANAGE_MEMBERS, f"adding a member to {project.name}")
     try:
         parsed = parse_role(role)
     except ValueError as exc:

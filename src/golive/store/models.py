@@ -102,6 +102,10 @@ class Project(Base):
     auto_promote: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_release: Mapped[bool] = mapped_column(Boolean, default=False)
     release_windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    release_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    freeze_dates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Days (``2026-12-24``) or ranges (``2026-12-24..2027-01-02``) without releases."""
+    delete_branch_after_release: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
 
     services: Mapped[list[Service]] = relationship(
@@ -353,6 +357,17 @@ class Deployment(Base):
     batches_released: Mapped[int] = mapped_column(Integer, default=0)
     """With pause_after_batch: how many batches `golive order resume` let through."""
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    """queued (for a release window) | pending | running | paused | succeeded | failed |
+    interrupted (its process died: resumable) | abandoned (replaced by a fresh one)."""
+    action: Mapped[str] = mapped_column(String(20), default="deploy")
+    release_id: Mapped[str] = mapped_column(String(100), default="")
+    """Fixed when it first runs, so that a resumed deployment finishes the same release."""
+    pinned: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """service → {branch_head, main_head} planned by the first run; a resume keeps them."""
+    resumes: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    """A queued release starts in the first release window from this time on."""
+    accept_unverified_by: Mapped[str] = mapped_column(String(100), default="")
     runner: Mapped[str] = mapped_column(String(200), default="")
     """host:pid:start-time of the process running it, to tell a live run from a dead one."""
     requested_by: Mapped[str] = mapped_column(Name)
@@ -383,6 +398,8 @@ class DeploymentStep(Base):
     started_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What a resumed deployment needs from a finished step (e.g. the previous release)."""
 
     deployment: Mapped[Deployment] = relationship(back_populates="steps")
 
@@ -474,3 +491,66 @@ class JobLedger(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
     reloaded_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+
+
+class DeployLock(Base):
+    """One deployment at a time per (service, stage, lane): who holds it, and a heartbeat.
+
+    Rows stay once made; a free lock has no deployment. Taking one is a compare-and-set
+    on the row (after ``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB)."""
+
+    __tablename__ = "deploy_locks"
+    __table_args__ = (UniqueConstraint("service_id", "stage", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    lane: Mapped[str] = mapped_column(String(100), default="")
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), nullable=True)
+    order_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    runner: Mapped[str] = mapped_column(String(200), default="")
+    acquired_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+
+
+class LaneHold(Base):
+    """An order holding a lane of a stage until it moves on, is cancelled or is released."""
+
+    __tablename__ = "lane_holds"
+    __table_args__ = (UniqueConstraint("project_id", "stage", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    lane: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    held_by: Mapped[str] = mapped_column(Name)
+    held_since: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+
+class Occupancy(Base):
+    """Which order's branch a service serves now on a stage (and lane)."""
+
+    __tablename__ = "occupancy"
+    __table_args__ = (UniqueConstraint("service_id", "stage", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(Name)
+    lane: Mapped[str] = mapped_column(String(100), default="")
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    branch: Mapped[str] = mapped_column(String(255))
+    commit: Mapped[str] = mapped_column(String(64))
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), nullable=True)
+    since: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class MainMove(Base):
+    """A release moved a service's main branch: open orders on it are "main moved"."""
+
+    __tablename__ = "main_moves"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    commit: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow)
