@@ -548,13 +548,13 @@ def golive_setup(bench: Bench, counts: list[int]) -> GoliveSide:
 
 def method_golive(bench: Bench, n: int) -> None:
     from golive.services import deploy as engine
-    from golive.services import users
+    from golive.services import requests, users
 
     side = bench.golive
     assert side is not None
     runtime = side.runtime
     with runtime.store.session() as session:
-        deployment = engine.request_deployment(session, side.orders[n],
+        deployment = requests.request_deployment(session, side.orders[n],
                                                users.ensure_admin(session), stage="test",
                                                kind="full")
         session.commit()

@@ -47,7 +47,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 from golive.services import deploy as engine
-from golive.services import users
+from golive.services import requests, users
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.sqlrun import SqlJob, SqlRun
@@ -157,7 +157,7 @@ def timed_deploy(runtime: Runtime, order_id: int,
     """(deployment id, seconds for request + run, the sql step's message)."""
     started = time.perf_counter()
     with runtime.store.session() as session:
-        deployment = engine.request_deployment(session, order_id,
+        deployment = requests.request_deployment(session, order_id,
                                                users.acting_user(session, "alice"))
         session.commit()
         deployment_id = deployment.id

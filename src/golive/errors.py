@@ -8,7 +8,10 @@ module that calls the library.
     GoliveError                     exit 1: the action failed
     ├── RefusedError                exit 1: an action the rules do not allow now
     │   ├── TransitionRefused       the order's state does not allow the action
-    │   └── PermissionDenied        the acting user lacks the role the action needs
+    │   ├── PermissionDenied        the acting user lacks the role the action needs
+    │   ├── Busy                    a lock or lane is held by another order (names it)
+    │   ├── OutsideWindow           a release outside the project's release windows
+    │   └── Unverified              main moved since staging; names the commits
     ├── InputError                  exit 2: bad usage or input
     │   ├── ConfigError             golive.yaml: file, line, field path
     │   └── NotFound                an unknown order, project, user, ...
@@ -56,6 +59,31 @@ class PermissionDenied(RefusedError):
     def __init__(self, message: str, *, needed_roles: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.needed_roles = needed_roles
+
+
+class Busy(RefusedError):
+    """A deployment lock or a lane is held by another order; ``order_id`` names it."""
+
+    def __init__(self, message: str, *, order_id: int | None) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+
+
+class OutsideWindow(RefusedError):
+    """A release asked for outside the project's release windows; ``opens`` is when the
+    next one opens (None: none in sight)."""
+
+    def __init__(self, message: str, *, opens: object = None) -> None:
+        super().__init__(message)
+        self.opens = opens
+
+
+class Unverified(RefusedError):
+    """Main has commits that staging did not verify; ``commits`` lists them per service."""
+
+    def __init__(self, message: str, *, commits: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.commits = commits
 
 
 class InputError(GoliveError):

@@ -68,7 +68,8 @@ def test_plan_is_plain_data_with_old_and_new_commits() -> None:
     assert [[note["rule"] for note in review] for review in reviews] == [[], ["ddl-dml-mixed"]]
     assert data.pop("jobs") == []
     assert data == {
-        "order_id": 7, "stage": "prod", "kind": "iterative",
+        "order_id": 7, "stage": "prod", "kind": "iterative", "lane": "", "resumes": 0,
+        "finished_steps": [],
         "services": [{
             "service": "api", "mode": "artifact", "action": "deploy", "branch": "feature/x",
             "old_commit": "merge0", "branch_head": "b2", "main_head": "m1",

@@ -65,7 +65,7 @@ def test_a_refused_statement_stops_the_deploy_before_anything_moves(
     assert not (order_with_risky_sql / "h1" / "srv").exists()
 
     code, _, err = run(capsys, "--as", "dev", "order", "approve-sql", "1")
-    assert code == 1 and "needs the role owner or releaser" in err
+    assert code == 1 and "needs the role releaser or owner" in err
     assert run(capsys, "--as", "rel", "order", "approve-sql", "1")[0] == 0
     code, _, err = run(capsys, "--as", "dev", "order", "deploy", "1")
     assert code == 0, err

@@ -23,7 +23,7 @@ import pytest
 from golive.cli.main import main
 from golive.domain.jobs import JobSpec
 from golive.services import deploy as engine
-from golive.services import users
+from golive.services import requests, users
 from golive.services.orders import ItemRequest, get_order, set_jobs
 from golive.services.runtime import Runtime
 from golive.store.models import Deployment, JobLedger
@@ -158,7 +158,7 @@ def plan(world: World, kind: str = "iterative") -> list[tuple[str, str, str, str
 def deploy(world: World, *, kind: str = "iterative", prune: bool = False,
            ok: bool = True) -> Deployment:
     with world.runtime.store.session() as session:
-        deployment_id = engine.request_deployment(
+        deployment_id = requests.request_deployment(
             session, world.order_id, users.acting_user(session, "alice"), stage="test",
             kind=kind, prune_jobs=prune).id
         session.commit()

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from golive.services import deploy as engine
-from golive.services import users
+from golive.services import requests, users
 from golive.services.orders import ItemRequest, get_order, transition
 from golive.services.runtime import Runtime
 from golive.store.models import (
@@ -289,7 +289,7 @@ class SqlWorld:
 
     def request(self, order_id: int, by: str = "alice", **options: Any) -> int:
         with self.runtime.store.session() as session:
-            deployment = engine.request_deployment(session, order_id,
+            deployment = requests.request_deployment(session, order_id,
                                                    users.acting_user(session, by), **options)
             session.commit()
             return deployment.id
@@ -328,9 +328,9 @@ class SqlWorld:
                                        LogLine.deployment_id == deployment_id)]
 
     def sql_step(self, deployment_id: int) -> DeploymentStep:
-        (step,) = rows(self.runtime, DeploymentStep, DeploymentStep.deployment_id == deployment_id,
-                       DeploymentStep.name == "sql")
-        return step
+        """The deployment's latest sql step (a resumed deployment has one per run)."""
+        return rows(self.runtime, DeploymentStep, DeploymentStep.deployment_id == deployment_id,
+                    DeploymentStep.name == "sql")[-1]
 
     def statements(self, order_id: int) -> list[SqlStatement]:
         found = [s for s in rows(self.runtime, SqlStatement)

@@ -248,7 +248,7 @@ def test_a_connection_lost_mid_statement_leaves_it_unknown(
     # only an owner or releaser settles it; only an unknown statement can be settled
     code, _, err = cli(capsys, "--as", "alice", "sql", "resolve", str(order_id), "orders:2",
                        "--as", "executed")
-    assert code == 1 and "needs the role owner or releaser" in err
+    assert code == 1 and "needs the role releaser or owner" in err
     code, _, err = cli(capsys, "--as", "rita", "sql", "resolve", str(order_id), "orders:1",
                        "--as", "executed")
     assert code == 2 and "is not unknown" in err

@@ -85,7 +85,7 @@ def test_a_statement_cut_short_by_sigkill_is_unknown_until_resolved(
     assert killed.status == "interrupted"
     assert killed.error == "interrupted: the golive process running this deployment stopped"
     assert rows(world.runtime, LogLine, LogLine.deployment_id == killed.id)[-1].text == \
-        killed.error
+        f"{killed.error}; `golive order deploy {order_id}` resumes it"
     assert world.state(order_id) == "test:failed"
     assert rows(world.runtime, SqlLock) == []  # the dead runner's lock is released
 
@@ -95,7 +95,9 @@ def test_a_statement_cut_short_by_sigkill_is_unknown_until_resolved(
     refusal = " ".join(err.split())
     assert "SQL orders:1 is unknown on database shop-test" in refusal, err
     assert f"`golive sql resolve {order_id} orders:1 --as executed|retry`" in refusal, err
-    assert json.loads(out)["status"] == "failed"
+    assert out == ""  # refused before anything started: the deployment stays resumable
+    (still,) = rows(world.runtime, Deployment, Deployment.order_id == order_id)
+    assert still.status == "interrupted"
     assert len(world.executions(order_id)) == 1
     assert world.state(order_id) == "test:failed"
 
@@ -108,6 +110,7 @@ def test_a_statement_cut_short_by_sigkill_is_unknown_until_resolved(
     code, out, err = cli(capsys, "--as", "alice", "order", "deploy", str(order_id), "--json")
     assert code == 0, err
     deployment_id = json.loads(out)["id"]
+    assert deployment_id == killed.id  # the interrupted deployment resumed, not a new one
     assert world.state(order_id) == "test:deployed"
     executions = world.executions(order_id)
     if outcome == "executed":  # taken as done: not run again

@@ -22,7 +22,7 @@ from typing import Any
 
 from golive.domain.release import MARKER, release_order
 from golive.services import deploy as engine
-from golive.services import users
+from golive.services import requests, users
 from golive.services.orders import ItemRequest, get_order
 from golive.services.runtime import Runtime
 from golive.store.models import CommitLedger, Deployment, DeploymentStep, Host, LogLine
@@ -106,7 +106,7 @@ class World:
     def request(self, *, only_hosts: tuple[str, ...] = (), pause_after_batch: bool = False,
                 kind: str = "iterative") -> int:
         with self.runtime.store.session() as session:
-            deployment = engine.request_deployment(
+            deployment = requests.request_deployment(
                 session, self.order_id, users.acting_user(session, "alice"), stage="test",
                 kind=kind, only_hosts=only_hosts, pause_after_batch=pause_after_batch)
             session.commit()

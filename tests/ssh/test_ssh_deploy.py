@@ -24,7 +24,7 @@ from ssh_world import (
 
 from golive.domain.release import MARKER
 from golive.services import deploy as engine
-from golive.services import users
+from golive.services import requests, users
 from golive.services.runtime import Runtime
 from golive.testing.sshd import SshServer, SshServerFactory
 from golive.testing.world import git
@@ -162,7 +162,7 @@ def test_pause_after_each_batch_until_resumed(
         assert world.current("h3") is None
 
         with world.runtime.store.session() as session:
-            engine.resume(session, world.order_id, users.acting_user(session, "alice"))
+            requests.resume_batches(session, world.order_id, users.acting_user(session, "alice"))
             session.commit()
     finally:
         runner.join(60)

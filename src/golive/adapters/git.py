@@ -119,6 +119,23 @@ class Mirror:
             shutil.rmtree(dest, ignore_errors=True)
         subprocess.run(["git", "worktree", "prune"], cwd=self.path, capture_output=True)
 
+    def commits_between(self, base: str, head: str) -> list[str]:
+        """The commits ``head`` has and ``base`` has not, newest first, as "sha subject"."""
+        out = git("log", "--format=%h %s", f"{base}..{head}", "--", cwd=self.path,
+                  what="of the main branch ")
+        return [line for line in out.splitlines() if line.strip()]
+
+    def delete_remote_branch(self, branch: str) -> bool:
+        """Delete ``branch`` on the remote; False when it was already gone."""
+        check_branch(branch)
+        remote = git("ls-remote", "--heads", "origin", f"refs/heads/{branch}", cwd=self.path,
+                     what=f"of {self.url} ")
+        if not remote.strip():
+            return False
+        git("push", "--quiet", "origin", f":refs/heads/{branch}", cwd=self.path,
+            what=f"to {self.url} ")
+        return True
+
     def push_release(self, commit: str, main_branch: str, tag: str) -> None:
         """Push ``commit`` to the main branch (fast-forward only) and tag it."""
         check_branch(main_branch)

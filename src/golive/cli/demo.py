@@ -19,7 +19,7 @@ from golive.cli.follow import follow
 from golive.services import orders as order_service
 from golive.services.configuration import apply_file
 from golive.services.demo import FEATURE_BRANCH, DemoWorld, build_world, commit_fix
-from golive.services.deploy import request_deployment
+from golive.services.requests import request_deployment
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.users import acting_user
 from golive.store.models import CommitLedger, Deployment, Order, Service, SqlExecution

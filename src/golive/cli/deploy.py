@@ -15,6 +15,7 @@ from golive.domain.plan import Plan
 from golive.domain.workflow import Action
 from golive.errors import GoliveError, NotFound
 from golive.services import deploy as deploy_service
+from golive.services import requests
 from golive.services.orders import get_order
 from golive.services.rollback import request_rollback
 from golive.services.runtime import open_runtime
@@ -63,7 +64,7 @@ def _start(number: int, action: Action, stage: str | None, full: bool, lane: str
            as_json: bool, hosts: str = "", pause: bool = False, prune: bool = False) -> None:
     only = tuple(h.strip() for h in hosts.split(",") if h.strip())
     with unit_of_work() as work:
-        deployment = deploy_service.request_deployment(
+        deployment = requests.request_deployment(
             work.session, number, work.user, stage=stage, kind="full" if full else "iterative",
             lane=lane, action=action.value, only_hosts=only, pause_after_batch=pause,
             prune_jobs=prune)
@@ -97,7 +98,7 @@ def release(
 def resume(number: int = NUMBER) -> None:
     """Let a deployment paused between batches switch its next batch."""
     with unit_of_work() as work:
-        deployment = deploy_service.resume(work.session, number, work.user)
+        deployment = requests.resume_batches(work.session, number, work.user)
         released = deployment.batches_released
     output.console.print(f"order {number}: deployment {deployment.id} goes on "
                          f"(batches let through: {released})", markup=False)
@@ -160,7 +161,7 @@ def plan(
     """Show what a deploy would do; touches no host and no database."""
     with unit_of_work() as work:
         order = get_order(work.session, number)
-        target = stage or deploy_service.natural_stage(order)
+        target = stage or requests.natural_stage(order)
         result = deploy_service.build_plan(work.runtime, work.session, order, target,
                                            "full" if full else "iterative", lane)
         language = work.user.language

@@ -102,6 +102,11 @@ class Plan:
     services: tuple[ServicePlan, ...]
     jobs: tuple[JobPlan, ...] = ()
     """Per job host and job: create, reload, or reported as not in this order."""
+    lane: str = ""
+    resumes: int = 0
+    """The interrupted deployment this deploy resumes (0: a new one)."""
+    finished_steps: tuple[str, ...] = ()
+    """Steps the interrupted run finished ("receive api@web-1"): checked, not redone."""
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract."""
@@ -193,8 +198,9 @@ def plan_service(svc: ServiceInput, kind: str) -> ServicePlan:
 
 
 def make_plan(order_id: int, stage: str, kind: str, services: list[ServiceInput],
-              jobs: list[JobPlan] | None = None) -> Plan:
+              jobs: list[JobPlan] | None = None, *, lane: str = "", resumes: int = 0,
+              finished_steps: tuple[str, ...] = ()) -> Plan:
     if kind not in ("iterative", "full"):
         raise ValueError(f"unknown deploy kind {kind!r}")
     return Plan(order_id, stage, kind, tuple(plan_service(s, kind) for s in services),
-                tuple(jobs or ()))
+                tuple(jobs or ()), lane, resumes, finished_steps)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +35,7 @@ from golive.domain import plan as planning
 from golive.domain.release import release_id
 from golive.domain.workflow import Action
 from golive.errors import DeployError, GoliveError, InputError
-from golive.services import ledger, rollout
+from golive.services import ledger, locks, occupancy, requests, rollout
 from golive.services.artifacts import Artifact, prepare_artifact
 from golive.services.deployrun import (
     DeployRun,
@@ -46,87 +48,16 @@ from golive.services.deployrun import (
 from golive.services.jobs import plan_item_jobs, run_jobs
 from golive.services.liveness import this_runner
 from golive.services.orders import (
-    check_transition,
     get_order,
-    require_deployer,
     service_dialect_by_id,
     transition,
 )
 from golive.services.progress import Reporter
 from golive.services.rollback import rollback_hosts
 from golive.services.runtime import Runtime
-from golive.services.sqlops import check_review
 from golive.services.sqlrun import SqlJob, SqlRun, run_statements
 from golive.services.work import HostRef, ItemWork, load_items, secrets_of
-from golive.store.models import Deployment, Order, User, utcnow
-
-
-def natural_stage(order: Order) -> str:
-    """The stage a deploy of ``order`` goes to by default (the rules check it)."""
-    stages = tuple(order.project.stages)
-    current, _, phase = order.state.partition(":")
-    if order.state == "done":
-        return stages[-1]
-    if current not in stages:
-        return stages[0]
-    index = stages.index(current)
-    if phase == "passed" and index + 1 < len(stages):
-        return stages[index + 1]
-    return current
-
-
-def request_deployment(session: Session, order_id: int, by: User, *, stage: str | None = None,
-                       kind: str = "iterative", lane: str = "",
-                       action: str = Action.DEPLOY.value, only_hosts: tuple[str, ...] = (),
-                       pause_after_batch: bool = False, prune_jobs: bool = False
-                       ) -> Deployment:
-    """Move the order to deploying and write the deployment record (caller commits).
-
-    A canary (``only_hosts``) is checked like the deploy it previews but leaves the
-    order's state alone and records no commit ledger: the deploy to every host
-    that follows moves the order.
-    """
-    if kind not in ("iterative", "full"):
-        raise InputError(f"unknown deploy kind {kind!r}: iterative or full")
-    order = get_order(session, order_id)
-    target = stage or natural_stage(order)
-    if only_hosts:
-        check_transition(session, order_id, action, by, stage=target)
-        _check_canary_hosts(order, target, lane, only_hosts)
-    else:
-        order = transition(session, order_id, action, by, stage=target)
-    check_review(session, order, target)  # raising here undoes the transition above
-    deployment = Deployment(order_id=order.id, stage=target, lane=lane, kind=kind,
-                            status="pending", requested_by=by.name, runner=this_runner(),
-                            only_hosts=list(only_hosts), pause_after_batch=pause_after_batch,
-                            prune_jobs=prune_jobs)
-    session.add(deployment)
-    session.flush()
-    return deployment
-
-
-def _check_canary_hosts(order: Order, stage: str, lane: str, only: tuple[str, ...]) -> None:
-    known = {sh.host.name for item in order.items for setting in item.service.stages
-             if setting.stage == stage for sh in setting.hosts
-             if sh.kind == "deploy" and (not lane or sh.lane == lane)}
-    unknown = sorted(set(only) - known)
-    if unknown:
-        raise InputError(f"--hosts names {', '.join(unknown)}, not a host of this order on "
-                         f"{stage}: {', '.join(sorted(known))}")
-
-
-def resume(session: Session, order_id: int, by: User) -> Deployment:
-    """Let a deployment paused between batches go on by one batch."""
-    order = get_order(session, order_id)
-    deployment = session.scalar(select(Deployment).where(
-        Deployment.order_id == order_id, Deployment.status == "paused"
-    ).order_by(Deployment.id.desc()))
-    if deployment is None:
-        raise InputError(f"order {order_id} has no deployment paused between batches")
-    require_deployer(session, order, deployment.stage, by)
-    deployment.batches_released += 1
-    session.flush()
-    return deployment
+from golive.store.models import Deployment, Host, Order, User, utcnow
 
 
 def mirror_for(runtime: Runtime, item: ItemWork) -> Mirror:
@@ -142,18 +73,48 @@ def limit_hosts(items: list[ItemWork], only: tuple[str, ...]) -> list[ItemWork]:
     return [item for item in items if item.hosts]
 
 
+@dataclass(frozen=True)
+class Resuming:
+    """An interrupted deployment a plan (or run) resumes: its heads and finished steps."""
+
+    deployment_id: int
+    pinned: dict[str, dict[str, str]]
+    finished_steps: tuple[str, ...] = ()
+
+
+def resuming(session: Session, order: Order, stage: str) -> Resuming | None:
+    """What a deploy of ``order`` on ``stage`` would resume, for its plan."""
+    found = requests.interrupted_on(session, order.id, stage)
+    if found is None:
+        return None
+    names = {i.service_id: i.service.name for i in order.items}
+    hosts = {h.id: h.name for h in session.scalars(select(Host))}
+    steps = tuple(f"{s.name} {names.get(s.service_id or 0, '')}"
+                  + (f"@{hosts.get(s.host_id, '')}" if s.host_id else "")
+                  for s in found.steps if s.status == "done")
+    return Resuming(found.id, dict(found.pinned or {}), steps)
+
+
 def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kind: str,
-               lane: str = "", only_hosts: tuple[str, ...] = ()) -> planning.Plan:
-    """Fetch the mirrors and compute what a deployment would do; touches no host."""
+               lane: str = "", only_hosts: tuple[str, ...] = (),
+               resume: Resuming | None = None) -> planning.Plan:
+    """Fetch the mirrors and compute what a deployment would do; touches no host.
+
+    When it resumes an interrupted deployment, the branch and main heads are the ones
+    that deployment planned (a release finishes what it started), not today's."""
     inputs = []
     jobs = []
-    for item in limit_hosts(load_items(order, stage, runtime.box, lane), only_hosts):
+    items = limit_hosts(load_items(order, stage, runtime.box, lane), only_hosts)
+    pinned = resume.pinned if resume else {}
+    for item in items:
         jobs += plan_item_jobs(session, item, stage)
         mirror = mirror_for(runtime, item)
+        heads = pinned.get(item.service, {})
         try:
             mirror.fetch()
-            branch_head = mirror.resolve(item.branch)
-            main_head = mirror.resolve(item.main_branch) if item.mode == "artifact" else ""
+            branch_head = heads.get("branch_head") or mirror.resolve(item.branch)
+            main_head = heads.get("main_head") or (
+                mirror.resolve(item.main_branch) if item.mode == "artifact" else "")
         except DeployError as exc:
             exc.service = item.service
             exc.message = f"service {item.service}: {exc.message}"
@@ -171,7 +132,10 @@ def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kin
             sql_status=status, dialect=service_dialect_by_id(session, item.service_id),
             approved=frozenset(order.sql_approved_checksums or ()),
         ))
-    return planning.make_plan(order.id, stage, kind, inputs, jobs)
+    lane_used = next((item.lane for item in items if item.lane), "")
+    return planning.make_plan(order.id, stage, kind, inputs, jobs, lane=lane_used,
+                              resumes=resume.deployment_id if resume else 0,
+                              finished_steps=resume.finished_steps if resume else ())
 
 
 def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> Artifact:
@@ -199,15 +163,23 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
     marker = f"{run.rid} {artifact.merge_commit} {artifact.archive.sha256}"
 
     def job(host: HostRef) -> Callable[[], None]:
+        info: dict[str, Any] = {}
+
         def body() -> str:
             transport = run.transport(host)
-            archive = artifact.for_host(run.has_zstd(host))
-            previous = rollout.distribute(transport, item, run.rid, archive, marker,
-                                          run.log(item, host))
-            run.previous[(item.service_id, host.id)] = previous
-            return f"release {run.rid} ready; current {previous or 'none'}"
+            done = run.finished_before("receive", item, host)
+            if done is not None and rollout.release_exists(transport, item, run.rid):
+                previous = done.get("previous")
+                note = "received before the interruption and still complete: kept"
+            else:
+                archive = artifact.for_host(run.has_zstd(host))
+                previous = rollout.distribute(transport, item, run.rid, archive, marker,
+                                              run.log(item, host))
+                note = "ready"
+            run.previous[(item.service_id, host.id)] = info["previous"] = previous
+            return f"release {run.rid} {note}; current {previous or 'none'}"
 
-        return lambda: step(run, "receive", item, host, body)
+        return lambda: step(run, "receive", item, host, body, info)
 
     parallel(run, [job(h) for h in item.hosts], item.parallel)
 
@@ -234,13 +206,15 @@ def _run_sql(run: DeployRun, item: ItemWork) -> SqlRun:
 
 
 def _in_batches(run: DeployRun, item: ItemWork, plan: planning.ServicePlan, name: str,
-                body: Callable[[HostRef], str]) -> None:
+                body: Callable[[HostRef, dict[str, Any]], str]) -> None:
     """Run ``body`` on the item's hosts batch by batch (a batch's hosts in parallel),
-    recorded as step ``name``, pausing between batches when asked to."""
+    recorded as step ``name`` (with the data ``body`` fills), pausing between batches
+    when asked to."""
     hosts = {h.name: h for h in item.hosts}
 
     def job(host: HostRef) -> Callable[[], None]:
-        return lambda: step(run, name, item, host, lambda: body(host))
+        info: dict[str, Any] = {}
+        return lambda: step(run, name, item, host, lambda: body(host, info), info)
 
     for done, batch in enumerate(plan.batches, start=1):
         parallel(run, [job(hosts[host]) for host in batch], item.parallel)
@@ -255,9 +229,13 @@ def _after_switch(run: DeployRun, item: ItemWork, transport: Transport, cwd: str
 
 def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                      commit: str) -> None:
-    def body(host: HostRef) -> str:
+    def body(host: HostRef, _info: dict[str, Any]) -> str:
         transport = run.transport(host)
         previous = run.previous.get((item.service_id, host.id))
+        if (run.finished_before("switch", item, host) is not None and rollout.current_release(
+                transport, rollout.base_path(transport, item)) == run.rid):
+            run.switched.append(Switched(item, host, previous))
+            return f"current was switched to {run.rid} before the interruption: kept"
         rollout.switch(transport, item, run.rid)
         run.switched.append(Switched(item, host, previous))
         _after_switch(run, item, transport, rollout.release_dir(transport, item, run.rid),
@@ -270,9 +248,17 @@ def _switch_artifact(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
 def _switch_checkout(run: DeployRun, item: ItemWork, plan: planning.ServicePlan) -> str:
     heads: list[str] = []
 
-    def body(host: HostRef) -> str:
+    def body(host: HostRef, info: dict[str, Any]) -> str:
         transport = run.transport(host)
+        done = run.finished_before("checkout", item, host)
+        if done is not None and rollout.head_of(transport, item) == done.get("head"):
+            run.switched.append(Switched(item, host, done.get("before") or None,
+                                         checkout_mode=True))
+            heads.append(done["head"])
+            info.update(done)
+            return f"{item.branch} was checked out before the interruption: kept"
         before, head = rollout.checkout(transport, item, run.log(item, host))
+        info.update(before=before, head=head)
         run.switched.append(Switched(item, host, before or None, checkout_mode=True))
         heads.append(head)
         cwd = rollout.base_path(transport, item)
@@ -296,6 +282,9 @@ def _finish_service(run: DeployRun, item: ItemWork, plan: planning.ServicePlan,
                                      run.rid if item.mode == "artifact" else "")
         ledger.record_commit(session, run.order_id, item.service_id, run.stage, entry,
                              run.deployment_id)
+        occupancy.record(session, service_id=item.service_id, stage=run.stage, lane=item.lane,
+                         order_id=run.order_id, branch=item.branch, commit=commit,
+                         deployment_id=run.deployment_id)
         session.commit()
     if item.mode == "artifact":
         def clean(host: HostRef) -> Callable[[], None]:
@@ -318,14 +307,32 @@ def _push_merges(run: DeployRun) -> None:
         entry = entries[item.service_id]
         if item.mode != "artifact" or entry is None:
             continue
+        mirror = mirror_for(run.runtime, item)
         try:
-            mirror_for(run.runtime, item).push_release(entry.deployed_commit, item.main_branch,
-                                                       f"golive/{run.order_id}")
-            run.log(item)(f"pushed {entry.deployed_commit[:12]} to {item.main_branch}, "
-                          f"tagged golive/{run.order_id}")
+            mirror.push_release(entry.deployed_commit, item.main_branch, f"golive/{run.order_id}")
         except GoliveError as exc:
             run.log(item, level="error")(f"the merge was not pushed to {item.main_branch}: "
                                          f"{exc}; push it by hand")
+            continue
+        run.log(item)(f"pushed {entry.deployed_commit[:12]} to {item.main_branch}, "
+                      f"tagged golive/{run.order_id}")
+        with run.runtime.store.session() as session:
+            occupancy.record_main_move(session, item.service_id, entry.deployed_commit,
+                                       run.order_id)
+            session.commit()
+        if run.delete_branch and item.branch != item.main_branch:
+            _delete_branch(run, item, mirror)
+
+
+def _delete_branch(run: DeployRun, item: ItemWork, mirror: Mirror) -> None:
+    """delete_branch_after_release: the order's branch goes from the remote once merged."""
+    try:
+        gone = mirror.delete_remote_branch(item.branch)
+    except GoliveError as exc:
+        run.log(item, level="warning")(f"branch {item.branch} was not deleted: {exc}")
+        return
+    run.log(item)(f"branch {item.branch} deleted on the remote" if gone
+                  else f"branch {item.branch} was already deleted on the remote")
 
 
 def _deploy(run: DeployRun, plan: planning.Plan) -> None:
@@ -380,32 +387,50 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
         deployment = session.get(Deployment, deployment_id)
         if deployment is None:
             raise InputError(f"deployment {deployment_id} does not exist")
-        deployment.status, deployment.started_at = "running", utcnow()
-        deployment.runner = this_runner()
+        deployment.status, deployment.runner = "running", this_runner()
+        deployment.started_at = deployment.started_at or utcnow()
+        # fixed on the first run: a resumed run finishes the same release on every host
+        deployment.release_id = deployment.release_id or release_id(utcnow(), deployment.id)
         order = get_order(session, deployment.order_id)
         stages = list(order.project.stages)
         only = tuple(deployment.only_hosts or ())
         items = limit_hosts(load_items(order, deployment.stage, runtime.box, deployment.lane),
                             only)
-        started = utcnow()
         run = DeployRun(
             runtime, deployment.id, order.id, order.project.name, deployment.stage,
             deployment.lane, deployment.kind, deployment.requested_by,
             deployment.stage == stages[-1],
             Reporter(runtime.store.sessions, deployment.id, secrets_of(items)),
-            release_id(started, deployment.id), items, target_release=deployment.target_release,
+            deployment.release_id, items, target_release=deployment.target_release,
             canary=bool(only), pause_after_batch=deployment.pause_after_batch,
             prune_jobs=deployment.prune_jobs,
+            delete_branch=order.project.delete_branch_after_release,
+            pinned=dict(deployment.pinned or {}),
+            finished={(s.name, s.service_id, s.host_id): dict(s.data or {})
+                      for s in deployment.steps if s.status == "done"},
         )
         session.commit()
     return run
 
 
 def _plan_for(run: DeployRun) -> planning.Plan:
+    """The deployment's plan; its first run pins the heads it planned, so that a resumed
+    run deploys the same commits."""
     with run.runtime.store.session() as session:
         order = get_order(session, run.order_id)
         only = tuple(h.name for item in run.items for h in item.hosts) if run.canary else ()
-        return build_plan(run.runtime, session, order, run.stage, run.kind, run.lane, only)
+        resume = Resuming(run.deployment_id, run.pinned) if run.pinned else None
+        plan = build_plan(run.runtime, session, order, run.stage, run.kind, run.lane, only,
+                          resume)
+        if not run.pinned:
+            run.pinned = {p.service: {"branch_head": p.branch_head, "main_head": p.main_head}
+                          for p in plan.services}
+            session.get_one(Deployment, run.deployment_id).pinned = run.pinned
+            session.commit()
+        elif run.finished:
+            run.reporter.log(f"resuming: {len(run.finished)} step(s) finished before the "
+                             "interruption are checked on the hosts, not done again")
+        return plan
 
 
 def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
@@ -414,6 +439,7 @@ def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
         deployment = session.get_one(Deployment, deployment_id)
         deployment.status = "succeeded" if ok else "failed"
         deployment.finished_at, deployment.error = utcnow(), error
+        locks.release(session, deployment_id)
         if action is not None:
             user = session.scalar(select(User).where(User.name == by)) if by else None
             transition(session, deployment.order_id, action, user, reason=error[:500])
@@ -423,6 +449,12 @@ def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
 def run_deployment(runtime: Runtime, deployment_id: int) -> bool:
     """Carry out a deployment record; True if it succeeded. Never raises for a failure."""
     run = _open_run(runtime, deployment_id)
+    with locks.Heartbeat(runtime.store.sessions, deployment_id, this_runner()):
+        return _carry_out(runtime, run)
+
+
+def _carry_out(runtime: Runtime, run: DeployRun) -> bool:
+    deployment_id = run.deployment_id
     is_rollback = run.kind == "rollback"
     try:
         run.reporter.log(f"{run.kind} deployment of order {run.order_id} on {run.stage} "

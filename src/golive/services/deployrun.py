@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import update
 
@@ -57,6 +58,9 @@ class DeployRun:
     canary: bool = False
     pause_after_batch: bool = False
     prune_jobs: bool = False
+    delete_branch: bool = False
+    pinned: dict[str, dict[str, str]] = field(default_factory=dict)
+    """service → the branch and main heads this deployment deploys (fixed by its first run)."""
     pauses: int = 0
     commits: dict[str, str] = field(default_factory=dict)
     moved: set[str] = field(default_factory=set)
@@ -64,8 +68,17 @@ class DeployRun:
     """service → the commit deployed (or kept, when unchanged) by this deployment."""
     switched: list[Switched] = field(default_factory=list)
     previous: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    finished: dict[tuple[str, int | None, int | None], dict[str, Any]] = field(
+        default_factory=dict)
+    """(step, service id, host id) → data of the steps an interrupted run of this deployment
+    finished: a resumed run checks them on the host instead of doing them again."""
     _host_locks: dict[int, threading.Lock] = field(default_factory=dict)
     _zstd: dict[int, bool] = field(default_factory=dict)
+
+    def finished_before(self, name: str, item: ItemWork, host: HostRef | None
+                        ) -> dict[str, Any] | None:
+        """The data of step ``name`` if an interrupted run finished it, else None."""
+        return self.finished.get((name, item.service_id, host.id if host else None))
 
     def has_zstd(self, host: HostRef) -> bool:
         """Whether the host can unpack a .tar.zst (asked once per deployment)."""
@@ -159,8 +172,9 @@ def parallel(run: DeployRun, jobs: list[Callable[[], None]], limit: int = MAX_PA
 
 
 def step(run: DeployRun, name: str, item: ItemWork, host: HostRef | None,
-          body: Callable[[], str]) -> None:
-    """Run ``body`` as a recorded step; its return value is the step's message.
+         body: Callable[[], str], data: dict[str, Any] | None = None) -> None:
+    """Run ``body`` as a recorded step; its return value is the step's message, and
+    ``data`` (which ``body`` may fill) what a resumed run needs from it.
 
     A DeployError leaves with the service (and host) named in its message."""
     step = run.reporter.start_step(name, service_id=item.service_id,
@@ -176,7 +190,7 @@ def step(run: DeployRun, name: str, item: ItemWork, host: HostRef | None,
     except Exception as exc:
         run.reporter.end_step(step, "failed", f"internal error: {exc}")
         raise
-    run.reporter.end_step(step, "done", message)
+    run.reporter.end_step(step, "done", message, data)
 
 
 def about(exc: DeployError, item: ItemWork, host: HostRef | None = None) -> DeployError:

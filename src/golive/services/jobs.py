@@ -188,8 +188,12 @@ def run_jobs(run: DeployRun, item: ItemWork) -> None:
         ledger = ledger_of(session, item.service_id, run.stage)
 
     def on(host: HostRef) -> Callable[[], None]:
-        return lambda: step(run, "jobs", item, host, lambda: _jobs_on_host(run, item, host,
-                                                                           ledger))
+        def body() -> str:
+            if run.finished_before("jobs", item, host) is not None:
+                return "jobs were created or reloaded before the interruption: not again"
+            return _jobs_on_host(run, item, host, ledger)
+
+        return lambda: step(run, "jobs", item, host, body)
 
     parallel(run, [on(host) for host in item.job_hosts], item.parallel)
 

@@ -20,6 +20,7 @@ from golive.domain.names import branch_problem
 from golive.domain.permissions import Permission
 from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
+from golive.services.lanes import follow_state
 from golive.services.users import actor_for, get_project, require
 from golive.store.models import (
     Order,
@@ -236,6 +237,7 @@ def transition(
                                 "decided; look at it again", state=order.state, action=action_name)
     session.add(OrderHistory(order_id=order.id, actor=actor.name, action=action_name,
                              from_state=order.state, to_state=target, reason=reason))
+    follow_state(session, order.id, target)
     session.flush()
     session.refresh(order)
     return order

@@ -8,6 +8,7 @@ every line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,9 +39,11 @@ class Reporter:
             session.commit()
             return step.id
 
-    def end_step(self, step_id: int, status: str, message: str = "") -> None:
+    def end_step(self, step_id: int, status: str, message: str = "",
+                 data: dict[str, Any] | None = None) -> None:
         with self.sessions() as session:
             step = session.get_one(DeploymentStep, step_id)
             step.status, step.finished_at = status, utcnow()
             step.message = mask_text(message, self.secrets)
+            step.data = dict(data or {})
             session.commit()

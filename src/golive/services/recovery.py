@@ -2,8 +2,10 @@
 
 * a statement it left ``running`` becomes ``unknown`` — never re-run
   automatically; a person resolves it (``golive sql resolve``);
-* a deployment it left pending, running or paused becomes ``interrupted`` and its
-  order moves to ``<stage>:failed`` (so it can be redeployed);
+* a deployment it left pending, running or paused becomes ``interrupted`` (the
+  steps it had begun too), its deployment locks are freed and its order moves to
+  ``<stage>:failed``; ``golive order deploy N`` resumes it: the steps it finished
+  are checked on the hosts, not done again (``services/deploy.py``);
 * a lock it held on a target database is released.
 """
 
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from golive.domain.workflow import Action
 from golive.errors import RefusedError
+from golive.services import locks
 from golive.services.liveness import is_dead
 from golive.services.orders import transition
 from golive.store.models import Deployment, LogLine, SqlExecution, SqlLock, utcnow
@@ -46,7 +49,12 @@ def recover(session: Session) -> int:
 def _interrupt(session: Session, deployment: Deployment) -> None:
     why = "interrupted: the golive process running this deployment stopped"
     deployment.status, deployment.error, deployment.finished_at = "interrupted", why, utcnow()
-    session.add(LogLine(deployment_id=deployment.id, level="error", text=why))
+    session.add(LogLine(deployment_id=deployment.id, level="error",
+                        text=f"{why}; `golive order deploy {deployment.order_id}` resumes it"))
+    for step in deployment.steps:
+        if step.status == "running":
+            step.status, step.finished_at, step.message = "interrupted", utcnow(), why
+    locks.release(session, deployment.id)
     if deployment.kind == "rollback" or deployment.only_hosts:
         return  # these did not move the order
     try:

@@ -9,32 +9,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from golive.domain.release import release_order
 from golive.domain.workflow import Action
 from golive.errors import DeployError
-from golive.services import rollout
+from golive.services import lanes, locks, occupancy, rollout
 from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
+from golive.services.history import note
 from golive.services.jobs import run_jobs
 from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order
+from golive.services.requests import engine_of, lock_keys
 from golive.services.work import HostRef, ItemWork
-from golive.store.models import Deployment, User
+from golive.store.models import CommitLedger, Deployment, Order, User
 
 
 def request_rollback(session: Session, order_id: int, by: User, *, stage: str | None = None,
-                     to_release: str = "") -> Deployment:
+                     to_release: str = "", lock_wait: float = 0.0) -> Deployment:
     """Write a rollback deployment; the order moves to rolled_back when it succeeds."""
     order = get_order(session, order_id)
     state_stage = order.state.partition(":")[0]
     target_stage = stage or (order.project.stages[-1] if order.state == "done" else state_stage)
     check_transition(session, order_id, Action.ROLLBACK, by, stage=target_stage)
+    hold = lanes.hold_of(session, order.id, target_stage)
+    lane = hold.lane if hold else lanes.preview_lane(session, order, target_stage)
+    keys = lock_keys(order, target_stage, lane)
+    locks.wait_until_free(engine_of(session), keys, lock_wait)
     deployment = Deployment(order_id=order.id, stage=target_stage, kind="rollback",
-                            status="pending", requested_by=by.name,
-                            target_release=to_release, runner=this_runner())
+                            action=Action.ROLLBACK.value, lane=lane, status="pending",
+                            requested_by=by.name, target_release=to_release,
+                            runner=this_runner())
     session.add(deployment)
     session.flush()
+    locks.acquire(session, keys, deployment)
+    note(session, order, by.name, "deployment", f"deployment {deployment.id} rollback on "
+         f"{target_stage}" + (f" to {to_release}" if to_release else ""))
     return deployment
 
 
@@ -88,7 +99,28 @@ def rollback_hosts(run: DeployRun, wanted: str = "") -> None:
         raise
     for item in run.items:
         run_jobs(run, item)  # jobs reload from the release now current
+    _record_occupancy(run, plans)
     run.reporter.log("rolled back; SQL is not undone by a rollback", level="warning")
+
+
+def _record_occupancy(run: DeployRun, plans: dict[str, dict[int, str]]) -> None:
+    """The board shows whose release each service serves after the rollback."""
+    with run.runtime.store.session() as session:
+        for item in run.items:
+            target = next(iter(plans[item.service].values()), "")
+            row = session.scalar(select(CommitLedger).where(
+                CommitLedger.service_id == item.service_id, CommitLedger.release_id == target))
+            order_id = row.order_id if row else run.order_id
+            branch = item.branch
+            if row is not None and row.order_id != run.order_id:
+                branch = next((i.branch for i in session.get_one(Order, row.order_id).items
+                               if i.service_id == item.service_id), branch)
+            occupancy.record(session, service_id=item.service_id, stage=run.stage,
+                             lane=item.lane, order_id=order_id, branch=branch,
+                             commit=row.deployed_commit if row else "",
+                             deployment_id=run.deployment_id,
+                             note=f"rolled back to {target} by order {run.order_id}")
+        session.commit()
 
 
 def _switch_job(run: DeployRun, item: ItemWork, host: HostRef, target: str

@@ -136,10 +136,15 @@ def earlier_releases(transport: Transport, item: ItemWork) -> list[str]:
             if current is None or release.release_order(rid) < release.release_order(current)]
 
 
+def head_of(transport: Transport, item: ItemWork) -> str:
+    """The commit the host's working copy is at ("" when it has none)."""
+    return transport.run(release.read_head(base_path(transport, item))).output.strip()
+
+
 def checkout(transport: Transport, item: ItemWork, log: Log) -> tuple[str, str]:
     """Checkout mode on a host: (commit before, commit now) of the working copy."""
     path = base_path(transport, item)
-    before = transport.run(release.read_head(path)).output.strip()
+    before = head_of(transport, item)
     lines = transport.run(release.checkout(path, item.repo, item.branch), on_line=log)
     head = lines.output.strip().splitlines()[-1] if lines.output.strip() else ""
     return before, head

@@ -124,6 +124,24 @@ def check_review(session: Session, order: Order, stage: str) -> None:
                            f"approve it with `golive order approve-sql {order.id}`")
 
 
+def check_settled(session: Session, order: Order, stage: str) -> None:
+    """Refuse a deploy while a statement of the order is ``unknown`` (or still marked
+    running) on the stage's database: a person settles it first, and nothing starts."""
+    for item in order.items:
+        setting = next((s for s in item.service.stages if s.stage == stage), None)
+        if not item.statements or setting is None or setting.database is None:
+            continue
+        status = sql_status(session, setting.database.id, order.id)
+        for stmt in item.statements:
+            verdict = status.get(stmt.checksum, "")
+            if verdict in (UNKNOWN, RUNNING):
+                ref = f"{item.service.name}:{stmt.position + 1}"
+                raise RefusedError(
+                    f"SQL {ref} is {verdict} on database {setting.database.name}: it may or "
+                    f"may not have run; resolve it with `golive sql resolve {order.id} {ref} "
+                    "--as executed|retry` before deploying")
+
+
 def replace_sql(session: Session, order_id: int, service: str, script: str, by: User) -> int:
     """Set a service's SQL in the order; statements that ran anywhere must stay as they are.
 

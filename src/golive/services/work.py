@@ -81,6 +81,8 @@ class ItemWork:
     transactional: bool | None = None
     jobs: list[JobSpec] = field(default_factory=list)
     job_hosts: list[HostRef] = field(default_factory=list)
+    lane: str = ""
+    """The lane deployed on ("" when the service has no lanes on the stage)."""
 
 
 def host_ref(host: Host, box: SecretBox, jump: HostRef | None = None) -> HostRef:
@@ -126,9 +128,12 @@ def _stage_of(item_service_stages: list[ServiceStage], stage: str) -> ServiceSta
     return next((s for s in item_service_stages if s.stage == stage), None)
 
 
-def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> list[HostRef]:
+def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> tuple[list[HostRef], str]:
+    """The deploy hosts of the service on the stage (of ``lane`` when it has lanes: the
+    first lane when none is given, for a plan), and the lane used."""
     deploy = [sh for sh in setting.hosts if sh.kind == "deploy"]
     lanes = sorted({sh.lane for sh in deploy if sh.lane})
+    chosen = ""
     if lanes:
         chosen = lane or lanes[0]
         if chosen not in lanes:
@@ -136,7 +141,7 @@ def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> list[HostRef]:
         deploy = [sh for sh in deploy if sh.lane == chosen]
     session = object_session(setting)
     assert session is not None
-    return [resolve_host(session, sh.host, box) for sh in deploy]
+    return [resolve_host(session, sh.host, box) for sh in deploy], chosen
 
 
 def _job_hosts(setting: ServiceStage, box: SecretBox) -> list[HostRef]:
@@ -167,6 +172,7 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
                                    setting.database.statement_timeout)
         statements = [_statement(s) for s in item.statements]
         job_hosts = _job_hosts(setting, box)
+        hosts, lane_used = _hosts(setting, lane, box)
         if statements and database is None:
             raise InputError(f"service {svc.name} has SQL in the order but no database on "
                              f"stage {stage}")
@@ -178,7 +184,7 @@ def load_items(order: Order, stage: str, box: SecretBox, lane: str = "") -> list
             health_check=svc.health_check, mode=setting.mode, path=setting.path,
             batch=setting.batch, parallel=setting.parallel,
             keep_releases=setting.keep_releases,
-            hosts=_with_job_hosts(_hosts(setting, lane, box), job_hosts),
+            hosts=_with_job_hosts(hosts, job_hosts), lane=lane_used,
             database=database, statements=statements, transactional=item.transactional,
             jobs=[JobSpec(j.name, j.kind, dict(j.spec)) for j in item.jobs],
             job_hosts=job_hosts,

@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy import ColumnElement, inspect, select
 
 from golive.domain.release import release_order
-from golive.services import configuration, orders, rollback, users
+from golive.services import configuration, orders, requests, rollback, users
 from golive.services import deploy as engine
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime
@@ -152,7 +152,7 @@ def deploy(runtime: Runtime, order_id: int, by: str, *, stage: str | None = None
            kind: str = "iterative", action: str = "deploy") -> tuple[int, bool]:
     """Request a deployment (or a release) and run it here; (deployment id, succeeded)."""
     with runtime.store.session() as session:
-        deployment = engine.request_deployment(session, order_id, users.acting_user(session, by),
+        deployment = requests.request_deployment(session, order_id, users.acting_user(session, by),
                                                stage=stage, kind=kind, action=action)
         session.commit()
         deployment_id = deployment.id
