@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -15,7 +16,7 @@ from golive.domain.plan import Plan
 from golive.domain.workflow import Action
 from golive.errors import GoliveError, NotFound
 from golive.services import deploy as deploy_service
-from golive.services import requests
+from golive.services import lanes, requests
 from golive.services.orders import get_order
 from golive.services.rollback import request_rollback
 from golive.services.runtime import open_runtime
@@ -31,9 +32,40 @@ PRUNE = typer.Option(False, "--prune-jobs",
                      help="Remove jobs on the job hosts that the order no longer lists.")
 PAUSE = typer.Option(False, "--pause-after-batch",
                      help="Wait for `golive order resume N` after each batch.")
+WAIT = typer.Option(0.0, "--wait", min=0.0,
+                    help="Seconds to wait for another deployment of the same service, stage "
+                         "and lane to end (default: refuse at once, naming its order).")
+TAKE_OVER = typer.Option(False, "--take-over",
+                         help="Deploy onto a lane another order holds (tester or owner; "
+                              "recorded in both orders' history).")
 
 
-def _run_and_follow(deployment_id: int, as_json: bool) -> None:
+@dataclass(frozen=True)
+class Options:
+    """What deploy and release share, from the command line."""
+
+    stage: str | None = None
+    full: bool = False
+    lane: str = ""
+    hosts: str = ""
+    pause: bool = False
+    prune: bool = False
+    wait: float = 0.0
+    take_over: bool = False
+    resume: bool = True
+    accept_unverified: bool = False
+    when_open: bool = False
+
+    def ask(self, action: Action) -> requests.Ask:
+        return requests.Ask(
+            kind="full" if self.full else "iterative", lane=self.lane, action=action.value,
+            only_hosts=tuple(h.strip() for h in self.hosts.split(",") if h.strip()),
+            pause_after_batch=self.pause, prune_jobs=self.prune, take_over=self.take_over,
+            lock_wait=self.wait, resume=self.resume, accept_unverified=self.accept_unverified,
+            when_open=self.when_open)
+
+
+def run_and_follow(deployment_id: int, as_json: bool) -> None:
     runtime = open_runtime()
     runner = InlineRunner(runtime, workers=1)
     try:
@@ -60,16 +92,25 @@ def _run_and_follow(deployment_id: int, as_json: bool) -> None:
         raise GoliveError(view["error"] or f"deployment {deployment_id} failed")
 
 
-def _start(number: int, action: Action, stage: str | None, full: bool, lane: str,
-           as_json: bool, hosts: str = "", pause: bool = False, prune: bool = False) -> None:
-    only = tuple(h.strip() for h in hosts.split(",") if h.strip())
+def _start(number: int, action: Action, options: Options, as_json: bool) -> None:
     with unit_of_work() as work:
-        deployment = requests.request_deployment(
-            work.session, number, work.user, stage=stage, kind="full" if full else "iterative",
-            lane=lane, action=action.value, only_hosts=only, pause_after_batch=pause,
-            prune_jobs=prune)
-        deployment_id = deployment.id
-    _run_and_follow(deployment_id, as_json)
+        deployment = requests.request_deployment(work.session, number, work.user,
+                                                 stage=options.stage, ask=options.ask(action))
+        deployment_id, view = deployment.id, deployment_view(deployment)
+    if view["status"] == "queued":
+        _print_queued(view, as_json)
+        return
+    run_and_follow(deployment_id, as_json)
+
+
+def _print_queued(view: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        output.print_json(view)
+        return
+    output.console.print(f"order {view['order']}: release queued as deployment {view['id']}; "
+                         f"it starts when the release window opens at "
+                         f"{view['not_before']:%Y-%m-%d %H:%M} UTC (`golive scheduler` starts "
+                         "it)", markup=False)
 
 
 def deploy(
@@ -79,20 +120,37 @@ def deploy(
     follow_: bool = typer.Option(True, "--follow/--no-follow",
                                  help="Show the log as it runs (the inline runner always "
                                       "waits for the deployment)."),
-    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, wait: float = WAIT,
+    take_over: bool = TAKE_OVER,
+    resume: bool = typer.Option(True, "--resume/--no-resume",
+                                help="Resume the stage's interrupted deployment (default), or "
+                                     "start a new one."),
+    as_json: bool = JSON,
 ) -> None:
-    """Deploy the order on a stage (iterative unless --full) and follow it."""
-    _start(number, Action.DEPLOY, stage, full, lane, as_json or not follow_, hosts, pause,
-           prune)
+    """Deploy the order on a stage (iterative unless --full) and follow it. An interrupted
+    deployment on that stage is resumed: what it finished is checked, not redone."""
+    _start(number, Action.DEPLOY,
+           Options(stage, full, lane, hosts, pause, prune, wait, take_over, resume),
+           as_json or not follow_)
 
 
 def release(
     number: int = NUMBER,
     full: bool = typer.Option(False, "--full", help="Redeploy every service, changed or not."),
-    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, as_json: bool = JSON,
+    hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, wait: float = WAIT,
+    accept_unverified: bool = typer.Option(
+        False, "--accept-unverified",
+        help="Release although main has commits the stage before did not verify (releaser; "
+             "recorded in the history)."),
+    when_open: bool = typer.Option(
+        False, "--when-open",
+        help="Outside the release windows: queue the release for the next window."),
+    as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
-    _start(number, Action.RELEASE, None, full, "", as_json, hosts, pause, prune)
+    _start(number, Action.RELEASE,
+           Options(None, full, "", hosts, pause, prune, wait, accept_unverified=accept_unverified,
+                   when_open=when_open), as_json)
 
 
 def resume(number: int = NUMBER) -> None:
@@ -107,14 +165,14 @@ def resume(number: int = NUMBER) -> None:
 def rollback(
     number: int = NUMBER, stage: str | None = STAGE,
     to: str = typer.Option("", "--to", help="A kept release id (default: the previous one)."),
-    as_json: bool = JSON,
+    wait: float = WAIT, as_json: bool = JSON,
 ) -> None:
     """Switch the order's services back to the previous (or a kept) release. SQL is not undone."""
     with unit_of_work() as work:
         deployment = request_rollback(work.session, number, work.user, stage=stage,
-                                      to_release=to)
+                                      to_release=to, lock_wait=wait)
         deployment_id = deployment.id
-    _run_and_follow(deployment_id, as_json)
+    run_and_follow(deployment_id, as_json)
 
 
 def _print_review(plan: Plan, language: str) -> None:
@@ -133,8 +191,14 @@ def _print_review(plan: Plan, language: str) -> None:
 
 
 def _print_plan(plan: Plan) -> None:
-    output.console.print(f"plan for order {plan.order_id} on {plan.stage} ({plan.kind})",
+    lane = f", lane {plan.lane}" if plan.lane else ""
+    output.console.print(f"plan for order {plan.order_id} on {plan.stage}{lane} ({plan.kind})",
                          markup=False)
+    if plan.resumes:
+        output.console.print(
+            f"resumes interrupted deployment {plan.resumes} with the commits it planned; "
+            f"{len(plan.finished_steps)} step(s) it finished are checked on the hosts, not "
+            f"redone: {', '.join(plan.finished_steps) or 'none'}", markup=False)
     rows: list[list[Any]] = []
     for svc in plan.services:
         new = svc.branch_head[:10]
@@ -162,8 +226,11 @@ def plan(
     with unit_of_work() as work:
         order = get_order(work.session, number)
         target = stage or requests.natural_stage(order)
+        resume = deploy_service.resuming(work.session, order, target)
+        lane = lane or lanes.preview_lane(work.session, order, target)
         result = deploy_service.build_plan(work.runtime, work.session, order, target,
-                                           "full" if full else "iterative", lane)
+                                           "full" if full else "iterative", lane,
+                                           resume=resume)
         language = work.user.language
     if as_json:
         output.print_json(result.to_dict())

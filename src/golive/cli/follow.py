@@ -95,5 +95,7 @@ def deployment_view(deployment: Deployment) -> dict[str, Any]:
         "lane": deployment.lane, "kind": deployment.kind, "status": deployment.status,
         "requested_by": deployment.requested_by, "created_at": deployment.created_at,
         "started_at": deployment.started_at, "finished_at": deployment.finished_at,
-        "error": deployment.error,
+        "error": deployment.error, "action": deployment.action,
+        "release_id": deployment.release_id, "resumes": deployment.resumes,
+        "not_before": deployment.not_before, "policy": deployment.policy,
     }

@@ -15,6 +15,7 @@ from golive.domain.jobs import JobSpec
 from golive.domain.workflow import Action
 from golive.errors import InputError
 from golive.services import orders as order_service
+from golive.services import promote
 
 app = typer.Typer(help="File deploy orders and move them through the pipeline.",
                   no_args_is_help=True)
@@ -145,9 +146,37 @@ def submit(number: int = typer.Argument(..., help="The order number.")) -> None:
 
 
 @app.command("pass")
-def pass_(number: int = typer.Argument(..., help="The order number.")) -> None:
-    """Pass the stage the order is deployed on (tester)."""
+def pass_(
+    number: int = typer.Argument(..., help="The order number."),
+    as_json: bool = typer.Option(False, "--json", help="Print the started deployment as JSON."),
+) -> None:
+    """Pass the stage the order is deployed on (tester). With the project's auto_promote, the
+    deploy on the next stage starts (and is followed) at once."""
     _move(number, Action.PASS)
+    with unit_of_work() as work:
+        promotion = promote.after_pass(work.session, number, work.user)
+        started = promotion.deployment
+        deployment_id = started.id if started is not None else 0
+        queued = started is not None and started.status == "queued"
+    if promotion.message:
+        output.console.print(f"order {number}: {promotion.message}", markup=False)
+    if deployment_id and not queued:
+        deploy_cli.run_and_follow(deployment_id, as_json)
+
+
+@app.command()
+def history(number: int = typer.Argument(..., help="The order number."),
+            as_json: bool = JSON) -> None:
+    """Every transition, deployment, approval and take-over of the order, oldest first."""
+    with unit_of_work() as work:
+        order = order_service.get_order(work.session, number)
+        rows = views.order_detail(order)["history"]
+    if as_json:
+        output.print_json(rows)
+        return
+    output.table(f"order {number}", ["at", "who", "action", "from", "to", "why"], [
+        [h["at"].strftime("%Y-%m-%d %H:%M:%S"), h["actor"], h["action"], h["from"], h["to"],
+         h["reason"]] for h in rows])
 
 
 @app.command()

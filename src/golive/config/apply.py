@@ -152,8 +152,7 @@ def _apply_database(ctx: _Context, index: int, spec: DatabaseSpec) -> None:
 
 def _apply_project(ctx: _Context, index: int, spec: ProjectSpec) -> None:
     row = ctx.session.scalar(select(Project).where(Project.name == spec.name))
-    fields = spec.model_dump(include={"stages", "auto_promote", "auto_release",
-                                      "release_windows"})
+    fields = export.project_fields_of(spec)
     is_new = row is None
     if row is None:
         row = Project(name=spec.name, **fields)

@@ -102,16 +102,31 @@ def member_specs(project: Project) -> list[MemberSpec]:
     return [MemberSpec(user=u, roles=r) for u, r in roles.items()]
 
 
+PROJECT_SETTINGS = ("stages", "auto_promote", "auto_release", "release_windows",
+                    "release_timezone", "delete_branch_after_release")
+
+
 def project_fields(project: Project) -> dict[str, Any]:
-    return {
-        "stages": list(project.stages), "auto_promote": project.auto_promote,
-        "auto_release": project.auto_release, "release_windows": list(project.release_windows),
-    }
+    """The project's settings as stored (golive.yaml's ``freeze`` is ``freeze_dates``)."""
+    fields = {name: getattr(project, name) for name in PROJECT_SETTINGS}
+    fields["stages"], fields["release_windows"] = list(project.stages), list(
+        project.release_windows)
+    fields["freeze_dates"] = list(project.freeze_dates or ())
+    return fields
+
+
+def project_fields_of(spec: ProjectSpec) -> dict[str, Any]:
+    """The same settings from golive.yaml, to compare and to store."""
+    fields = spec.model_dump(include=set(PROJECT_SETTINGS))
+    fields["freeze_dates"] = list(spec.freeze)
+    return fields
 
 
 def project_spec(project: Project, box: SecretBox) -> ProjectSpec:
+    fields = project_fields(project)
+    fields["freeze"] = fields.pop("freeze_dates")
     return ProjectSpec(
-        name=project.name, **project_fields(project),
+        name=project.name, **fields,
         notify=[channel_spec(c, box) for c in project.channels],
         members=member_specs(project),
         services=[service_spec(s) for s in project.services],

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from golive.domain import windows as windows_rules
 from golive.domain.names import name_problem
 
 DEFAULT_STAGES = ["test", "staging", "prod"]
@@ -178,11 +179,32 @@ class ProjectSpec(Spec):
     auto_promote: bool = False
     auto_release: bool = False
     release_windows: list[str] = Field(default_factory=list)
+    release_timezone: str = Field(default="UTC", max_length=64)
+    freeze: list[str] = Field(default_factory=list)
+    delete_branch_after_release: bool = False
     notify: list[ChannelSpec] = Field(default_factory=list)
     members: list[MemberSpec] = Field(default_factory=list)
     services: list[ServiceSpec] = Field(default_factory=list)
 
     _name = field_validator("name")(_valid_name)
+
+    @field_validator("release_windows")
+    @classmethod
+    def _windows(cls, windows: list[str]) -> list[str]:
+        return [windows_rules.parse_window(w).text for w in windows]
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze(cls, days: list[str]) -> list[str]:
+        for day in days:
+            windows_rules.parse_freeze(day)
+        return [day.strip() for day in days]
+
+    @field_validator("release_timezone")
+    @classmethod
+    def _timezone(cls, zone: str) -> str:
+        windows_rules.ReleasePolicy.from_settings([], [], zone)
+        return zone
 
     @field_validator("stages")
     @classmethod

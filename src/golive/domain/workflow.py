@@ -20,6 +20,10 @@ Actions and who may take them (owner and site admin may take every human action)
 * ``rollback`` X:deployed|failed|rejected|passed → X:rolled_back,   releaser
                done → last:rolled_back
 * ``cancel``   any state before done, except while deploying        developer, releaser
+
+A project setting may act too: ``auto_promote`` deploys on the next stage after a
+pass, ``auto_release`` releases after the pass on the stage before the last. Such
+an actor (``automatic``) may take ``deploy`` and ``release``, nothing else.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ SYSTEM = "system"
 """The actor of ``succeed`` and ``fail``: the deploy engine, not a person."""
 
 SYSTEM_ACTIONS = frozenset({Action.SUCCEED, Action.FAIL})
+AUTOMATIC_ACTIONS = frozenset({Action.DEPLOY, Action.RELEASE})
 ROLLBACKABLE = frozenset({Phase.DEPLOYED, Phase.FAILED, Phase.REJECTED, Phase.PASSED})
 
 
@@ -75,6 +80,8 @@ class Actor:
     name: str
     roles: frozenset[str] = frozenset()
     is_admin: bool = False
+    automatic: bool = False
+    """A project setting (auto_promote, auto_release) acting after a person's pass."""
 
     @property
     def is_system(self) -> bool:
@@ -156,6 +163,8 @@ def _check_actor(
             reason=f"{act.value} is reported by the deploy engine, not taken by a person",
             permission_refused=True,
         )
+    if actor.automatic and act in AUTOMATIC_ACTIONS:
+        return Decision(True, target, needed_roles=needed)
     if actor.is_admin or Role.OWNER.value in actor.roles or actor.roles & set(needed):
         return Decision(True, target, needed_roles=needed)
     wanted = " or ".join([*needed, Role.OWNER.value])

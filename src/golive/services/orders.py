@@ -23,6 +23,7 @@ from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefu
 from golive.services.lanes import follow_state
 from golive.services.users import actor_for, get_project, require
 from golive.store.models import (
+    Deployment,
     Order,
     OrderHistory,
     OrderItem,
@@ -141,10 +142,13 @@ def _default_title(items: list[ItemRequest]) -> str:
 
 
 def _decided(session: Session, order: Order, action: str, by: User | None,
-             stage: str | None, reason: str) -> tuple[Actor, str]:
-    """(actor, target state), or the refusal raised as TransitionRefused/PermissionDenied."""
+             stage: str | None, reason: str, policy: str = "") -> tuple[Actor, str]:
+    """(actor, target state), or the refusal raised as TransitionRefused/PermissionDenied.
+    ``policy`` names the project setting acting (auto_promote, auto_release)."""
     stages = tuple(order.project.stages)
     actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
+    if policy:
+        actor = Actor(policy, automatic=True)
     decision = decide(order.state, action, actor, stages, stage=stage, reason=reason)
     if not decision.allowed:
         message = f"order {order.id}: cannot {action}: {decision.reason}"
@@ -164,11 +168,11 @@ def require_deployer(session: Session, order: Order, stage: str, by: User) -> No
 
 
 def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,
-                     *, stage: str | None = None, reason: str = "") -> str:
+                     *, stage: str | None = None, reason: str = "", policy: str = "") -> str:
     """The state ``action`` would lead to; raises the refusal. Changes nothing."""
     order = get_order(session, order_id)
     return _decided(session, order, str(Action(action).value if action in set(Action)
-                                        else action), by, stage, reason)[1]
+                                        else action), by, stage, reason, policy)[1]
 
 
 def editable_item(session: Session, order_id: int, service: str, by: User,
@@ -216,7 +220,7 @@ def remove_job(session: Session, order_id: int, service: str, name: str, by: Use
 
 def transition(
     session: Session, order_id: int, action: Action | str, by: User | None, *,
-    stage: str | None = None, reason: str = "",
+    stage: str | None = None, reason: str = "", policy: str = "",
 ) -> Order:
     """Move an order by ``action``, taken by ``by`` (None: the deploy engine).
 
@@ -225,7 +229,7 @@ def transition(
     """
     order = get_order(session, order_id, lock=True)
     action_name = Action(action).value if action in set(Action) else str(action)
-    actor, target = _decided(session, order, action_name, by, stage, reason)
+    actor, target = _decided(session, order, action_name, by, stage, reason, policy)
     moved = session.execute(
         update(Order)
         .where(Order.id == order.id, Order.version == order.version, Order.state == order.state)
@@ -238,6 +242,11 @@ def transition(
     session.add(OrderHistory(order_id=order.id, actor=actor.name, action=action_name,
                              from_state=order.state, to_state=target, reason=reason))
     follow_state(session, order.id, target)
+    if target == "cancelled":  # a release queued for a window goes with the order
+        session.execute(update(Deployment).where(Deployment.order_id == order.id,
+                                                 Deployment.status == "queued")
+                        .values(status="cancelled", finished_at=utcnow())
+                        .execution_options(synchronize_session=False))
     session.flush()
     session.refresh(order)
     return order

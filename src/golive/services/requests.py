@@ -47,6 +47,8 @@ class Ask:
     resume: bool = True
     accept_unverified: bool = False
     when_open: bool = False
+    policy: str = ""
+    """auto_promote / auto_release: the project setting acting after a pass."""
     now: datetime | None = None
     home: Path | None = field(default=None, repr=False)
     """GOLIVE_HOME, for the git mirrors of the staleness guard (default: the settings')."""
@@ -95,14 +97,14 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
         else None
     action = resumed.action if resumed is not None else ask.action
     if resumed is None and _is_release(order, target, ask):
-        check_transition(session, order_id, action, by, stage=target)
+        check_transition(session, order_id, action, by, stage=target, policy=ask.policy)
         queued = _release_gates(session, order, target, by, ask)
         if queued is not None:
             return queued
     deployment = resumed or Deployment(
         order_id=order.id, stage=target, kind=ask.kind, action=action, requested_by=by.name,
         only_hosts=list(ask.only_hosts), pause_after_batch=ask.pause_after_batch,
-        prune_jobs=ask.prune_jobs,
+        prune_jobs=ask.prune_jobs, policy=ask.policy,
         accept_unverified_by=by.name if ask.accept_unverified else "")
     return _start(session, order, deployment, by, lane=resumed.lane if resumed else ask.lane,
                   take_over=ask.take_over, lock_wait=ask.lock_wait, resumed=resumed is not None)
@@ -118,12 +120,14 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     target = deployment.stage
     preview = lanes.preview_lane(session, order, target, lane)
     locks.wait_until_free(engine_of(session), lock_keys(order, target, preview), lock_wait)
-    canary = bool(deployment.only_hosts)
+    canary, policy = bool(deployment.only_hosts), deployment.policy
     if canary:
-        check_transition(session, order.id, deployment.action, by, stage=target)
+        check_transition(session, order.id, deployment.action, by, stage=target, policy=policy)
         _check_canary_hosts(order, target, preview, tuple(deployment.only_hosts))
     else:
-        order = transition(session, order.id, deployment.action, by, stage=target)
+        reason = f"after {by.name}'s pass" if policy else ""
+        order = transition(session, order.id, deployment.action, by, stage=target,
+                           reason=reason, policy=policy)
     check_review(session, order, target)  # raising here undoes the transition above
     check_settled(session, order, target)
     chosen = lanes.take_lane(session, order, target, by, requested=lane, take_over=take_over)
@@ -135,7 +139,7 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     session.flush()
     locks.acquire(session, lock_keys(order, target, chosen), deployment)
     what = "resumed" if resumed else f"{deployment.kind}{' canary' if canary else ''}"
-    note(session, order, by.name, "deployment",
+    note(session, order, policy or by.name, "deployment",
          f"deployment {deployment.id} {what} on {target}" + (f" lane {chosen}" if chosen else ""))
     return deployment
 
@@ -180,11 +184,11 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
     deployment = Deployment(order_id=order.id, stage=target, kind=ask.kind,
                             action=Action.RELEASE.value, status="queued", requested_by=by.name,
                             not_before=opens, pause_after_batch=ask.pause_after_batch,
-                            prune_jobs=ask.prune_jobs,
+                            prune_jobs=ask.prune_jobs, policy=ask.policy,
                             accept_unverified_by=by.name if ask.accept_unverified else "")
     session.add(deployment)
     session.flush()
-    note(session, order, by.name, "release_queued",
+    note(session, order, ask.policy or by.name, "release_queued",
          f"deployment {deployment.id} queued for the release window opening "
          f"{opens:%Y-%m-%d %H:%M %Z}")
     return deployment
@@ -203,7 +207,8 @@ def start_queued(session: Session, deployment: Deployment, now: datetime | None 
     if opens is not None:
         deployment.not_before = opens
         raise gates.outside_window(order.project, opens)
-    check_transition(session, order.id, deployment.action, by, stage=deployment.stage)
+    check_transition(session, order.id, deployment.action, by, stage=deployment.stage,
+                     policy=deployment.policy)
     commits = gates.unverified_commits(get_settings().home, session, order)
     if commits and not deployment.accept_unverified_by:
         raise gates.unverified_error(order, commits)

@@ -12,6 +12,7 @@ from golive.domain import sql as sqlrules
 from golive.domain.permissions import Permission
 from golive.domain.sql_review import REFUSE, review_item
 from golive.errors import InputError, RefusedError
+from golive.services.history import note
 from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
 from golive.services.orders import editable_item, get_order, service_dialect
 from golive.services.users import require
@@ -79,6 +80,8 @@ def resolve(session: Session, order_id: int, ref: str, outcome: str, by: User,
         row.message = f"resolved by {by.name} as {outcome} at {utcnow():%Y-%m-%d %H:%M} UTC"
         row.finished_at = row.finished_at or utcnow()
     session.flush()
+    note(session, order, by.name, "resolve_sql", f"statement {item.service.name}:"
+         f"{stmt.position + 1} resolved as {outcome}")
     return Resolution(f"{item.service.name}:{stmt.position + 1}",
                       sorted(names[r.database_id] for r in rows), outcome)
 
@@ -91,6 +94,8 @@ def approve_sql(session: Session, order_id: int, by: User) -> Order:
     order.sql_approved_checksums = sorted({s.checksum for i in order.items
                                            for s in i.statements})
     session.flush()
+    note(session, order, by.name, "approve_sql",
+         f"{len(order.sql_approved_checksums)} statement(s) approved past the review rules")
     return order
 
 

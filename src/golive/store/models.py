@@ -368,6 +368,9 @@ class Deployment(Base):
     not_before: Mapped[datetime | None] = mapped_column(Created, nullable=True)
     """A queued release starts in the first release window from this time on."""
     accept_unverified_by: Mapped[str] = mapped_column(String(100), default="")
+    policy: Mapped[str] = mapped_column(String(20), default="")
+    """The project setting that asked for it (auto_promote, auto_release), after a pass by
+    ``requested_by``; empty when a person asked."""
     runner: Mapped[str] = mapped_column(String(200), default="")
     """host:pid:start-time of the process running it, to tell a live run from a dead one."""
     requested_by: Mapped[str] = mapped_column(Name)

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("resumes", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("not_before", TIMESTAMP, nullable=True),
         sa.Column("accept_unverified_by", sa.String(100), nullable=False, server_default=""),
+        sa.Column("policy", sa.String(20), nullable=False, server_default=""),
     )
     _columns("deployment_steps", sa.Column("data", sa.JSON(), nullable=True))
     _json_not_null("projects", "freeze_dates", [])
@@ -134,8 +135,8 @@ def downgrade() -> None:
     with op.batch_alter_table("deployment_steps") as batch:
         batch.drop_column("data")
     with op.batch_alter_table("deployments") as batch:
-        for column in ("accept_unverified_by", "not_before", "resumes", "pinned", "release_id",
-                       "action"):
+        for column in ("policy", "accept_unverified_by", "not_before", "resumes", "pinned",
+                       "release_id", "action"):
             batch.drop_column(column)
     with op.batch_alter_table("projects") as batch:
         for column in ("delete_branch_after_release", "freeze_dates", "release_timezone"):
