@@ -93,12 +93,13 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
         raise InputError(f"unknown deploy kind {ask.kind!r}: iterative or full")
     order = get_order(session, order_id)
     target = stage or natural_stage(order)
-    resumed = interrupted_on(session, order.id, target) if ask.resume and not ask.only_hosts \
-        else None
+    interrupted = None if ask.only_hosts else interrupted_on(session, order.id, target)
+    resumed = interrupted if ask.resume else None
     action = resumed.action if resumed is not None else ask.action
+    unverified: dict[str, list[str]] = {}
     if resumed is None and _is_release(order, target, ask):
         check_transition(session, order_id, action, by, stage=target, policy=ask.policy)
-        queued = _release_gates(session, order, target, by, ask)
+        queued, unverified = _release_gates(session, order, target, by, ask)
         if queued is not None:
             return queued
     deployment = resumed or Deployment(
@@ -106,8 +107,17 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
         only_hosts=list(ask.only_hosts), pause_after_batch=ask.pause_after_batch,
         prune_jobs=ask.prune_jobs, policy=ask.policy,
         accept_unverified_by=by.name if ask.accept_unverified else "")
-    return _start(session, order, deployment, by, lane=resumed.lane if resumed else ask.lane,
-                  take_over=ask.take_over, lock_wait=ask.lock_wait, resumed=resumed is not None)
+    started = _start(session, order, deployment, by,
+                     lane=resumed.lane if resumed else ask.lane, take_over=ask.take_over,
+                     lock_wait=ask.lock_wait, resumed=resumed is not None)
+    # written after the locks were waited for: SQLite has one writer at a time
+    if interrupted is not None and resumed is None:
+        interrupted.status = "abandoned"
+        note(session, order, by.name, "deployment",
+             f"deployment {interrupted.id} abandoned for a new one (--no-resume)")
+    if unverified:
+        _note_unverified(session, order, by, unverified)
+    return started
 
 
 def _is_release(order: Order, target: str, ask: Ask) -> bool:
@@ -118,11 +128,11 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
            take_over: bool, lock_wait: float, resumed: bool = False) -> Deployment:
     """Lane, locks, transition: the deployment becomes ``pending`` for a runner."""
     target = deployment.stage
+    canary, policy = bool(deployment.only_hosts), deployment.policy
+    check_transition(session, order.id, deployment.action, by, stage=target, policy=policy)
     preview = lanes.preview_lane(session, order, target, lane)
     locks.wait_until_free(engine_of(session), lock_keys(order, target, preview), lock_wait)
-    canary, policy = bool(deployment.only_hosts), deployment.policy
     if canary:
-        check_transition(session, order.id, deployment.action, by, stage=target, policy=policy)
         _check_canary_hosts(order, target, preview, tuple(deployment.only_hosts))
     else:
         reason = f"after {by.name}'s pass" if policy else ""
@@ -161,9 +171,9 @@ def lock_keys(order: Order, stage: str, lane: str) -> list[locks.LockKey]:
 
 
 def _release_gates(session: Session, order: Order, target: str, by: User,
-                   ask: Ask) -> Deployment | None:
-    """The release windows and the staleness guard; a queued deployment when the window is
-    closed and the release may wait for it."""
+                   ask: Ask) -> tuple[Deployment | None, dict[str, list[str]]]:
+    """The release windows and the staleness guard: a queued deployment when the window is
+    closed and the release may wait for it; the unverified commits accepted."""
     now = ask.now or utcnow()
     opens = gates.window_opens(order.project, now)
     if opens is not None and not ask.when_open:
@@ -175,12 +185,8 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
         require(session, by, order.project, Permission.ACCEPT_UNVERIFIED,
                 f"order {order.id}: releasing commits {list(order.project.stages)[-2]} did "
                 "not verify")
-        listed = "; ".join(f"{svc}: {', '.join(c.split()[0] for c in lines)}"
-                           for svc, lines in commits.items())
-        note(session, order, by.name, "accept_unverified",
-             f"released without verifying on {list(order.project.stages)[-2]}: {listed}")
     if opens is None:
-        return None
+        return None, commits
     deployment = Deployment(order_id=order.id, stage=target, kind=ask.kind,
                             action=Action.RELEASE.value, status="queued", requested_by=by.name,
                             not_before=opens, pause_after_batch=ask.pause_after_batch,
@@ -191,7 +197,17 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
     note(session, order, ask.policy or by.name, "release_queued",
          f"deployment {deployment.id} queued for the release window opening "
          f"{opens:%Y-%m-%d %H:%M %Z}")
-    return deployment
+    if commits:
+        _note_unverified(session, order, by, commits)
+    return deployment, {}
+
+
+def _note_unverified(session: Session, order: Order, by: User,
+                     commits: dict[str, list[str]]) -> None:
+    listed = "; ".join(f"{svc}: {', '.join(c.split()[0] for c in lines)}"
+                       for svc, lines in commits.items())
+    note(session, order, by.name, "accept_unverified",
+         f"released without verifying on {list(order.project.stages)[-2]}: {listed}")
 
 
 def start_queued(session: Session, deployment: Deployment, now: datetime | None = None

@@ -69,14 +69,28 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the store's schema to the newest migration."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the store's schema to ``revision`` (the newest by default).
+
+    On SQLite, altering a column rebuilds its table (copy, drop, rename); foreign keys are
+    off meanwhile, or dropping a table that other rows point to would fail — the pragma
+    only takes effect outside a transaction."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with engine.connect() as connection:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
     except OperationalError as exc:
         raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from None
     except SQLAlchemyError as exc:
