@@ -37,6 +37,7 @@ from sql_world import (
 )
 
 from golive.cli.main import main
+from golive.errors import RefusedError
 from golive.services import sqlops, users
 from golive.services.liveness import this_runner
 from golive.store.models import (
@@ -236,10 +237,12 @@ def test_a_connection_lost_mid_statement_leaves_it_unknown(
     assert "may or may not have taken effect" in world.execution(order_id, 2).message
     assert world.state(order_id) == "test:failed"
 
-    # the next deploy refuses to guess, naming the statement and how to settle it
-    refused, ok = world.deploy(order_id)
-    assert not ok
-    assert one_line(refused.error) == (
+    # the next deploy refuses to guess, naming the statement and how to settle it; nothing
+    # starts (no deployment, the order stays where it is)
+    with pytest.raises(RefusedError) as refused:
+        world.deploy(order_id)
+    assert world.state(order_id) == "test:failed"
+    assert one_line(refused.value.message) == (
         f"SQL orders:2 is unknown on database shop-test: it may or may not have run; "
         f"resolve it with `golive sql resolve {order_id} orders:2 --as executed|retry` "
         "before deploying")

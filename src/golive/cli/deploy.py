@@ -17,7 +17,7 @@ from golive.domain.workflow import Action
 from golive.errors import GoliveError, NotFound
 from golive.services import deploy as deploy_service
 from golive.services import lanes, requests
-from golive.services.orders import get_order
+from golive.services.orders import get_order, readable_order
 from golive.services.rollback import request_rollback
 from golive.services.runtime import open_runtime
 from golive.store.models import Deployment, LogLine
@@ -224,7 +224,7 @@ def plan(
 ) -> None:
     """Show what a deploy would do; touches no host and no database."""
     with unit_of_work() as work:
-        order = get_order(work.session, number)
+        order = readable_order(work.session, number, work.user)
         target = stage or requests.natural_stage(order)
         resume = deploy_service.resuming(work.session, order, target)
         lane = lane or lanes.preview_lane(work.session, order, target)
@@ -248,7 +248,7 @@ def logs(
 ) -> None:
     """Print a deployment's log."""
     with unit_of_work() as work:
-        get_order(work.session, number)
+        readable_order(work.session, number, work.user)
         query = select(Deployment).where(Deployment.order_id == number)
         if deployment:
             query = query.where(Deployment.id == deployment)

@@ -13,7 +13,7 @@ from golive.cli import output
 from golive.cli.context import unit_of_work
 from golive.domain.jobs import JobSpec, parse_jobs
 from golive.errors import InputError
-from golive.services.orders import get_order, remove_job, set_jobs
+from golive.services.orders import readable_order, remove_job, set_jobs
 from golive.store.models import Host, JobLedger
 
 app = typer.Typer(help="An order's jobs on job hosts.", no_args_is_help=True)
@@ -75,7 +75,7 @@ def list_(number: int = NUMBER,
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The order's jobs, and where the job ledger says each was created."""
     with unit_of_work() as work:
-        order = get_order(work.session, number)
+        order = readable_order(work.session, number, work.user)
         rows: list[dict[str, Any]] = []
         for item in order.items:
             for job in item.jobs:

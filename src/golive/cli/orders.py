@@ -105,7 +105,7 @@ def list_(
     """List orders."""
     with unit_of_work() as work:
         rows = [views.order_summary(o) for o in order_service.list_orders(
-            work.session, project=project or None, state=state or None)]
+            work.session, project=project or None, state=state or None, by=work.user)]
     if as_json:
         output.print_json(rows)
         return
@@ -118,7 +118,7 @@ def list_(
 def show(number: int = typer.Argument(..., help="The order number."), as_json: bool = JSON) -> None:
     """Show one order: its items, statements and history."""
     with unit_of_work() as work:
-        data = views.order_detail(order_service.get_order(work.session, number))
+        data = views.order_detail(order_service.readable_order(work.session, number, work.user))
     if as_json:
         output.print_json(data)
         return
@@ -169,7 +169,7 @@ def history(number: int = typer.Argument(..., help="The order number."),
             as_json: bool = JSON) -> None:
     """Every transition, deployment, approval and take-over of the order, oldest first."""
     with unit_of_work() as work:
-        order = order_service.get_order(work.session, number)
+        order = order_service.readable_order(work.session, number, work.user)
         rows = views.order_detail(order)["history"]
     if as_json:
         output.print_json(rows)

@@ -28,7 +28,7 @@ def board(project: str = PROJECT, as_json: bool = JSON) -> None:
     """Per project, stage and lane: which order and branch each service serves now, who
     holds each lane, and the open orders whose main branch moved."""
     with unit_of_work() as work:
-        boards = occupancy.board(work.session, project)
+        boards = occupancy.board(work.session, work.user, project)
     if as_json:
         output.print_json([asdict(b) for b in boards])
         return

@@ -12,7 +12,7 @@ from golive.cli import output
 from golive.cli.context import unit_of_work
 from golive.errors import InputError
 from golive.services import sqlops
-from golive.services.orders import get_order
+from golive.services.orders import readable_order
 from golive.store.models import SqlExecution, TargetDatabase
 
 app = typer.Typer(help="An order's SQL: its ledger, and settling unknown statements.",
@@ -25,7 +25,7 @@ def list_(number: int = NUMBER,
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Each statement of the order and what the ledger says of it on each database."""
     with unit_of_work() as work:
-        order = get_order(work.session, number)
+        order = readable_order(work.session, number, work.user)
         names = {d.id: d.name for d in work.session.scalars(select(TargetDatabase))}
         rows: list[dict[str, Any]] = []
         for item in order.items:

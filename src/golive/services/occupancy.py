@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from golive.domain.permissions import Permission
 from golive.services.lanes import list_holds
-from golive.services.users import get_project
+from golive.services.users import get_project, project_roles, require
 from golive.store.models import (
     CommitLedger,
     MainMove,
@@ -24,6 +25,7 @@ from golive.store.models import (
     Order,
     Project,
     Service,
+    User,
     utcnow,
 )
 
@@ -125,12 +127,15 @@ def _open_orders(session: Session, project: Project) -> list[OpenOrder]:
                       _main_moved(session, o)) for o in orders]
 
 
-def board(session: Session, project_name: str = "") -> list[Board]:
-    """The board of one project, or of every project."""
+def board(session: Session, by: User, project_name: str = "") -> list[Board]:
+    """The board of one project, or of every project ``by`` may read."""
     if project_name:
         projects = [get_project(session, project_name)]
+        require(session, by, projects[0], Permission.VIEW, f"reading the board of "
+                                                            f"{project_name}")
     else:
-        projects = list(session.scalars(select(Project).order_by(Project.name)))
+        projects = [p for p in session.scalars(select(Project).order_by(Project.name))
+                    if by.is_admin or project_roles(session, by, p)]
     return [Board(p.name, list(p.stages), _slots(session, p), _open_orders(session, p))
             for p in projects]
 

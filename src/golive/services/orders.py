@@ -24,6 +24,7 @@ from golive.services.lanes import follow_state
 from golive.services.users import actor_for, get_project, require
 from golive.store.models import (
     Deployment,
+    Member,
     Order,
     OrderHistory,
     OrderItem,
@@ -55,10 +56,22 @@ def get_order(session: Session, order_id: int, *, lock: bool = False) -> Order:
     return order
 
 
+def readable_order(session: Session, order_id: int, by: User) -> Order:
+    """The order, for ``by`` to read: a member of its project or a site admin."""
+    order = get_order(session, order_id)
+    require(session, by, order.project, Permission.VIEW, f"reading order {order.id}")
+    return order
+
+
 def list_orders(
-    session: Session, *, project: str | None = None, state: str | None = None
+    session: Session, *, project: str | None = None, state: str | None = None,
+    by: User | None = None,
 ) -> list[Order]:
+    """Orders, oldest first; with ``by``, only those of projects ``by`` may read."""
     query = select(Order).order_by(Order.id)
+    if by is not None and not by.is_admin:
+        query = query.where(Order.project_id.in_(
+            select(Member.project_id).where(Member.user_id == by.id)))
     if project:
         query = query.where(Order.project_id == get_project(session, project).id)
     if state:
