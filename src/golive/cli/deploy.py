@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -40,29 +39,8 @@ TAKE_OVER = typer.Option(False, "--take-over",
                               "recorded in both orders' history).")
 
 
-@dataclass(frozen=True)
-class Options:
-    """What deploy and release share, from the command line."""
-
-    stage: str | None = None
-    full: bool = False
-    lane: str = ""
-    hosts: str = ""
-    pause: bool = False
-    prune: bool = False
-    wait: float = 0.0
-    take_over: bool = False
-    resume: bool = True
-    accept_unverified: bool = False
-    when_open: bool = False
-
-    def ask(self, action: Action) -> requests.Ask:
-        return requests.Ask(
-            kind="full" if self.full else "iterative", lane=self.lane, action=action.value,
-            only_hosts=tuple(h.strip() for h in self.hosts.split(",") if h.strip()),
-            pause_after_batch=self.pause, prune_jobs=self.prune, take_over=self.take_over,
-            lock_wait=self.wait, resume=self.resume, accept_unverified=self.accept_unverified,
-            when_open=self.when_open)
+def _only(hosts: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in hosts.split(",") if h.strip())
 
 
 def run_and_follow(deployment_id: int, as_json: bool) -> None:
@@ -92,10 +70,10 @@ def run_and_follow(deployment_id: int, as_json: bool) -> None:
         raise GoliveError(view["error"] or f"deployment {deployment_id} failed")
 
 
-def _start(number: int, action: Action, options: Options, as_json: bool) -> None:
+def _start(number: int, stage: str | None, ask: requests.Ask, as_json: bool) -> None:
     with unit_of_work() as work:
-        deployment = requests.request_deployment(work.session, number, work.user,
-                                                 stage=options.stage, ask=options.ask(action))
+        deployment = requests.request_deployment(work.session, number, work.user, stage=stage,
+                                                 ask=ask)
         deployment_id, view = deployment.id, deployment_view(deployment)
     if view["status"] == "queued":
         _print_queued(view, as_json)
@@ -129,9 +107,11 @@ def deploy(
 ) -> None:
     """Deploy the order on a stage (iterative unless --full) and follow it. An interrupted
     deployment on that stage is resumed: what it finished is checked, not redone."""
-    _start(number, Action.DEPLOY,
-           Options(stage, full, lane, hosts, pause, prune, wait, take_over, resume),
-           as_json or not follow_)
+    ask = requests.Ask(kind="full" if full else "iterative", lane=lane,
+                       action=Action.DEPLOY.value, only_hosts=_only(hosts),
+                       pause_after_batch=pause, prune_jobs=prune, take_over=take_over,
+                       lock_wait=wait, resume=resume)
+    _start(number, stage, ask, as_json or not follow_)
 
 
 def release(
@@ -148,9 +128,11 @@ def release(
     as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
-    _start(number, Action.RELEASE,
-           Options(None, full, "", hosts, pause, prune, wait, accept_unverified=accept_unverified,
-                   when_open=when_open), as_json)
+    ask = requests.Ask(kind="full" if full else "iterative", action=Action.RELEASE.value,
+                       only_hosts=_only(hosts), pause_after_batch=pause, prune_jobs=prune,
+                       lock_wait=wait, accept_unverified=accept_unverified,
+                       when_open=when_open)
+    _start(number, None, ask, as_json)
 
 
 def resume(number: int = NUMBER) -> None:
