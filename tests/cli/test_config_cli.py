@@ -208,7 +208,7 @@ def test_a_non_admin_may_not_apply(applied: Path, capsys: pytest.CaptureFixture[
     code, _, err = run(capsys, "apply", "-f", str(changed))
     assert code == 1 and "needs a site admin" in err
     code, _, err = run(capsys, "export", "--with-secrets")
-    assert code == 1 and "exporting with secrets needs a site admin" in err
+    assert code == 1 and "exporting the configuration needs a site admin" in err
     monkeypatch.delenv("GOLIVE_USER")
     assert run(capsys, "export")[1] == before
 

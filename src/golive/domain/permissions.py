@@ -32,6 +32,7 @@ class Permission(StrEnum):
     MANAGE_MEMBERS = "manage_members"
     MANAGE_USERS = "manage_users"
     APPLY_CONFIG = "apply_config"            # golive apply: hosts, databases, projects
+    EXPORT_CONFIG = "export_config"          # golive export (secrets as ${...})
     EXPORT_SECRETS = "export_secrets"
     TRUST_HOST_KEY = "trust_host_key"
 
@@ -49,12 +50,14 @@ NEEDS: dict[Permission, tuple[str, ...]] = {
     Permission.MANAGE_MEMBERS: (),
     Permission.MANAGE_USERS: (),
     Permission.APPLY_CONFIG: (),
+    Permission.EXPORT_CONFIG: (),
     Permission.EXPORT_SECRETS: (),
     Permission.TRUST_HOST_KEY: (),
 }
 
 ADMIN_ONLY = frozenset({Permission.MANAGE_USERS, Permission.APPLY_CONFIG,
-                        Permission.EXPORT_SECRETS, Permission.TRUST_HOST_KEY})
+                        Permission.EXPORT_CONFIG, Permission.EXPORT_SECRETS,
+                        Permission.TRUST_HOST_KEY})
 
 
 def needed_roles(permission: Permission, extra: tuple[str, ...] = ()) -> tuple[str, ...]:

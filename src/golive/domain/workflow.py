@@ -134,10 +134,13 @@ def decide(
     *,
     stage: str | None = None,
     reason: str = "",
+    also: tuple[str, ...] = (),
 ) -> Decision:
     """May ``actor`` take ``action`` on an order in ``state``? And to which state?
 
     ``stage`` is the stage a deploy or rollback targets (default: the natural one).
+    ``also`` are roles a rule outside the machine lets make this move too (a tester
+    taking over a lane deploys onto it).
     The state rule is checked first: asking for an impossible move is answered
     with that, whoever asks.
     """
@@ -149,7 +152,7 @@ def decide(
     if isinstance(move, str):
         return Decision(False, reason=move)
     target, needed = move
-    return _check_actor(state, act, actor, target, needed)
+    return _check_actor(state, act, actor, target, tuple(dict.fromkeys([*needed, *also])))
 
 
 def _check_actor(

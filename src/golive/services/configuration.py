@@ -27,6 +27,7 @@ def apply_file(
 
 
 def export_text(session: Session, box: SecretBox, by: User, *, with_secrets: bool) -> str:
+    require(session, by, None, Permission.EXPORT_CONFIG, "exporting the configuration")
     if with_secrets:
         require(session, by, None, Permission.EXPORT_SECRETS, "exporting with secrets")
     return export_config(session, box, with_secrets=with_secrets)

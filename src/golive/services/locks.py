@@ -46,10 +46,16 @@ class LockKey:
 
 
 def holder_alive(session: Session, lock: DeployLock, now: datetime | None = None) -> bool:
-    """Whether the deployment the lock names still runs (or waits to run)."""
+    """Whether the deployment the lock names still runs (or waits to run).
+
+    The deployment is read with a locking read: on MariaDB (REPEATABLE READ) a plain read
+    would see this transaction's older snapshot, where a deployment that a racing
+    request just committed does not exist yet — and would take it for dead."""
     if lock.deployment_id is None:
         return False
-    deployment = session.get(Deployment, lock.deployment_id)
+    deployment = session.scalar(
+        select(Deployment).where(Deployment.id == lock.deployment_id)
+        .with_for_update(read=True).execution_options(populate_existing=True))
     if deployment is None or deployment.status not in LIVE or is_dead(deployment.runner):
         return False
     beat = lock.heartbeat_at

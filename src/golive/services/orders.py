@@ -35,6 +35,9 @@ from golive.store.models import (
     utcnow,
 )
 
+AUTOMATIC_SETTINGS = ("auto_promote", "auto_release")
+"""The project settings that may deploy or release on their own, after a pass."""
+
 
 @dataclass(frozen=True)
 class ItemRequest:
@@ -155,14 +158,18 @@ def _default_title(items: list[ItemRequest]) -> str:
 
 
 def _decided(session: Session, order: Order, action: str, by: User | None,
-             stage: str | None, reason: str, policy: str = "") -> tuple[Actor, str]:
+             stage: str | None, reason: str, policy: str = "",
+             also: tuple[str, ...] = ()) -> tuple[Actor, str]:
     """(actor, target state), or the refusal raised as TransitionRefused/PermissionDenied.
     ``policy`` names the project setting acting (auto_promote, auto_release)."""
     stages = tuple(order.project.stages)
     actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
     if policy:
+        if policy not in AUTOMATIC_SETTINGS or not getattr(order.project, policy):
+            raise PermissionDenied(f"order {order.id}: {policy} is not a setting of project "
+                                   f"{order.project.name} that is on")
         actor = Actor(policy, automatic=True)
-    decision = decide(order.state, action, actor, stages, stage=stage, reason=reason)
+    decision = decide(order.state, action, actor, stages, stage=stage, reason=reason, also=also)
     if not decision.allowed:
         message = f"order {order.id}: cannot {action}: {decision.reason}"
         if order.state not in decision.reason:
@@ -181,11 +188,12 @@ def require_deployer(session: Session, order: Order, stage: str, by: User) -> No
 
 
 def check_transition(session: Session, order_id: int, action: Action | str, by: User | None,
-                     *, stage: str | None = None, reason: str = "", policy: str = "") -> str:
+                     *, stage: str | None = None, reason: str = "", policy: str = "",
+                     also: tuple[str, ...] = ()) -> str:
     """The state ``action`` would lead to; raises the refusal. Changes nothing."""
     order = get_order(session, order_id)
     return _decided(session, order, str(Action(action).value if action in set(Action)
-                                        else action), by, stage, reason, policy)[1]
+                                        else action), by, stage, reason, policy, also)[1]
 
 
 def editable_item(session: Session, order_id: int, service: str, by: User,
@@ -193,10 +201,10 @@ def editable_item(session: Session, order_id: int, service: str, by: User,
     """The order's item for ``service``, to change its ``what`` (SQL, jobs): only before
     the order is done or cancelled, by a developer or owner of the project."""
     order = get_order(session, order_id)
-    if order.state in ("done", "cancelled"):
-        raise InputError(f"order {order.id} is {order.state}: its {what} cannot change")
     require(session, by, order.project, Permission.EDIT_ORDER,
             f"order {order.id}: changing {what}")
+    if order.state in ("done", "cancelled"):
+        raise InputError(f"order {order.id} is {order.state}: its {what} cannot change")
     item = next((i for i in order.items if i.service.name == service), None)
     if item is None:
         raise InputError(f"service {service} is not in order {order.id}")
@@ -233,7 +241,7 @@ def remove_job(session: Session, order_id: int, service: str, name: str, by: Use
 
 def transition(
     session: Session, order_id: int, action: Action | str, by: User | None, *,
-    stage: str | None = None, reason: str = "", policy: str = "",
+    stage: str | None = None, reason: str = "", policy: str = "", also: tuple[str, ...] = (),
 ) -> Order:
     """Move an order by ``action``, taken by ``by`` (None: the deploy engine).
 
@@ -242,7 +250,7 @@ def transition(
     """
     order = get_order(session, order_id, lock=True)
     action_name = Action(action).value if action in set(Action) else str(action)
-    actor, target = _decided(session, order, action_name, by, stage, reason, policy)
+    actor, target = _decided(session, order, action_name, by, stage, reason, policy, also)
     moved = session.execute(
         update(Order)
         .where(Order.id == order.id, Order.version == order.version, Order.state == order.state)

@@ -11,7 +11,8 @@ deployment record by its id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from golive.domain.permissions import Permission
+from golive.domain.permissions import Permission, needed_roles
 from golive.domain.workflow import Action
-from golive.errors import InputError
+from golive.errors import Busy, InputError
 from golive.services import gates, lanes, locks
 from golive.services.history import note
 from golive.services.liveness import this_runner
@@ -86,9 +87,27 @@ def request_deployment(session: Session, order_id: int, by: User, *, stage: str 
     ``options`` are the fields of ``Ask`` (a shorthand for callers and tests). A canary
     (``only_hosts``) is checked like the deploy it previews but leaves the order's state
     alone and records no commit ledger. A release outside the windows with ``when_open``
-    returns a ``queued`` deployment the scheduler starts later.
+    returns a ``queued`` deployment the scheduler starts later. When another request
+    took a lock first (a race past the wait), the whole request is tried again until
+    ``lock_wait`` runs out: the session is rolled back in between, so call it in a
+    session of its own.
     """
     ask = ask or Ask(**options)
+    deadline = time.monotonic() + ask.lock_wait
+    while True:
+        try:
+            return _request(session, order_id, by, stage, ask)
+        except Busy:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            session.rollback()
+            time.sleep(min(locks.POLL_EVERY, left))
+            ask = replace(ask, lock_wait=max(0.0, deadline - time.monotonic()))
+
+
+def _request(session: Session, order_id: int, by: User, stage: str | None,
+             ask: Ask) -> Deployment:
     if ask.kind not in ("iterative", "full"):
         raise InputError(f"unknown deploy kind {ask.kind!r}: iterative or full")
     order = get_order(session, order_id)
@@ -129,7 +148,13 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     """Lane, locks, transition: the deployment becomes ``pending`` for a runner."""
     target = deployment.stage
     canary, policy = bool(deployment.only_hosts), deployment.policy
-    check_transition(session, order.id, deployment.action, by, stage=target, policy=policy)
+    also: tuple[str, ...] = ()
+    if take_over:  # whoever may take a lane over may deploy onto it
+        require(session, by, order.project, Permission.TAKE_OVER_LANE,
+                f"taking over a lane of {target}")
+        also = needed_roles(Permission.TAKE_OVER_LANE)
+    check_transition(session, order.id, deployment.action, by, stage=target, policy=policy,
+                     also=also)
     preview = lanes.preview_lane(session, order, target, lane)
     locks.wait_until_free(engine_of(session), lock_keys(order, target, preview), lock_wait)
     if canary:
@@ -137,7 +162,7 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     else:
         reason = f"after {by.name}'s pass" if policy else ""
         order = transition(session, order.id, deployment.action, by, stage=target,
-                           reason=reason, policy=policy)
+                           reason=reason, policy=policy, also=also)
     check_review(session, order, target)  # raising here undoes the transition above
     check_settled(session, order, target)
     chosen = lanes.take_lane(session, order, target, by, requested=lane, take_over=take_over)
