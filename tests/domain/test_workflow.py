@@ -120,8 +120,16 @@ def test_permission_refusal_is_flagged_and_names_the_roles() -> None:
 def test_stage_argument_must_match_the_natural_stage() -> None:
     releaser = Actor("r", frozenset({RELEASER}))
     assert decide("test:passed", "deploy", releaser, STAGES, stage="staging").allowed
-    wrong = decide("test:passed", "deploy", releaser, STAGES, stage="test")
+    wrong = decide("test:passed", "deploy", releaser, STAGES, stage="prod")
     assert not wrong.allowed and "can be deployed on staging" in wrong.reason
+    # a passed stage asked for by name is verified again (by its deployer)
+    again = decide("staging:passed", "deploy", releaser, STAGES, stage="staging")
+    assert (again.allowed, again.target) == (True, "staging:deploying")
+    developer = Actor("d", frozenset({DEV}))
+    assert decide("test:passed", "deploy", developer, STAGES, stage="test").target == \
+        "test:deploying"
+    assert decide("staging:passed", "deploy", developer, STAGES, stage="staging"
+                  ).permission_refused
     unknown = decide("test:passed", "deploy", releaser, STAGES, stage="qa")
     assert not unknown.allowed and "not one of this project's stages" in unknown.reason
 

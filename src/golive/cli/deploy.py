@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import typer
@@ -87,7 +88,8 @@ def _print_queued(view: dict[str, Any], as_json: bool) -> None:
         return
     output.console.print(f"order {view['order']}: release queued as deployment {view['id']}; "
                          f"it starts when the release window opens at "
-                         f"{view['not_before']:%Y-%m-%d %H:%M} UTC (`golive scheduler` starts "
+                         f"{view['not_before'].astimezone(UTC):%Y-%m-%d %H:%M} UTC (`golive "
+                         "scheduler` starts "
                          "it)", markup=False)
 
 

@@ -9,6 +9,8 @@ Actions and who may take them (owner and site admin may take every human action)
 * ``submit``   draft → submitted                                    developer
 * ``deploy``   submitted → first:deploying                          developer
                X:passed → next:deploying (next not the last stage)  releaser
+               X:passed → X:deploying, when X is asked for by name  X's deployer
+               (e.g. main moved since X verified the order)
                X:deployed|failed|rejected|rolled_back → X:deploying developer on the
                                                                     first stage,
                                                                     releaser later
@@ -208,7 +210,9 @@ def _deploy_target(
             return f"the order is {state}"
         if current.phase is Phase.DEPLOYING:
             return f"the order is already deploying on {current.stage}"
-        if current.phase is Phase.PASSED:
+        if current.phase is Phase.PASSED and stage == current.stage:
+            natural = current.stage  # asked for by name: verify the stage again
+        elif current.phase is Phase.PASSED:
             index = stages.index(current.stage)
             if index + 1 >= len(stages):
                 return f"the order passed the last stage {current.stage}"

@@ -93,5 +93,6 @@ def unverified_error(order: Order, commits: dict[str, list[str]]) -> Unverified:
     return Unverified(
         f"order {order.id}: main moved since {verified_on} verified it — "
         + " | ".join(parts)
-        + f". Redeploy on {verified_on} to verify them, or release with --accept-unverified "
-          "(releaser; recorded)", commits=commits)
+        + f". Verify them: `golive order deploy {order.id} --stage {verified_on}` (artifact "
+          "mode merges the new main; in checkout mode merge main into the branch first), or "
+          "release with --accept-unverified (releaser; recorded)", commits=commits)

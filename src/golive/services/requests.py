@@ -125,7 +125,7 @@ def _request(session: Session, order_id: int, by: User, stage: str | None,
         order_id=order.id, stage=target, kind=ask.kind, action=action, requested_by=by.name,
         only_hosts=list(ask.only_hosts), pause_after_batch=ask.pause_after_batch,
         prune_jobs=ask.prune_jobs, policy=ask.policy,
-        accept_unverified_by=by.name if ask.accept_unverified else "")
+        accept_unverified_by=by.name if unverified else "")
     started = _start(session, order, deployment, by,
                      lane=resumed.lane if resumed else ask.lane, take_over=ask.take_over,
                      lock_wait=ask.lock_wait, resumed=resumed is not None)
@@ -216,7 +216,7 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
                             action=Action.RELEASE.value, status="queued", requested_by=by.name,
                             not_before=opens, pause_after_batch=ask.pause_after_batch,
                             prune_jobs=ask.prune_jobs, policy=ask.policy,
-                            accept_unverified_by=by.name if ask.accept_unverified else "")
+                            accept_unverified_by=by.name if commits else "")
     session.add(deployment)
     session.flush()
     note(session, order, ask.policy or by.name, "release_queued",
