@@ -214,3 +214,39 @@ def test_merged_worktree_merges_no_ff_and_names_conflicts(tmp_path: Path) -> Non
     assert caught.value.message == "merging into main conflicts in: a.txt, b.txt"
     assert not dest.exists()
     assert "wt" not in git(mirror.path, "worktree", "list")
+
+
+def _half_made_worktree(mirror: Mirror, dest: Path) -> Path:
+    """What a golive SIGKILLed during `git worktree add` leaves (seen in the crash test):
+    an entry locked "initializing" whose HEAD names no commit yet."""
+    entry = mirror.path / "worktrees" / "worktree"
+    entry.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    (entry / "gitdir").write_text(f"{dest}/.git\n")
+    (entry / "commondir").write_text("../..\n")
+    (entry / "HEAD").write_text("0" * 40 + "\n")
+    (entry / "HEAD.lock").write_text("")
+    (entry / "locked").write_text("initializing")
+    (dest / ".git").write_text(f"gitdir: {entry}\n")
+    return entry
+
+
+def test_a_worktree_left_by_a_killed_build_is_cleared(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "api", {"a.txt": "1\n"}, branches={"feature/x": {"b.txt": "2\n"}})
+    mirror = Mirror.at(tmp_path / "mirrors", repo.url)
+    mirror.fetch()
+    dest = tmp_path / "work" / "d2" / "api" / "worktree"
+    entry = _half_made_worktree(mirror, dest)
+    newer = commit(repo, "feature/x", {"c.txt": "3\n"})
+
+    mirror.fetch()  # git's connectivity check failed on the broken entry: it is dropped
+    assert mirror.resolve("feature/x") == newer
+    assert not entry.exists()
+
+    entry = _half_made_worktree(mirror, dest)
+    (entry / "HEAD").write_text(mirror.resolve("main") + "\n")  # a valid HEAD, still locked
+    merge = mirror.merged_worktree(mirror.resolve("main"), newer, dest, "merge")
+    assert (dest / "c.txt").read_text() == "3\n"
+    assert git(dest, "rev-parse", "HEAD") == merge
+    mirror.remove_worktree(dest)
+    assert not dest.exists() and mirror._worktree_entries() == []

@@ -62,6 +62,14 @@ def mirror_dir(repos: Path, url: str) -> Path:
     return repos / f"{tail or 'repo'}-{digest}"
 
 
+def _entry_target(entry: Path) -> Path | None:
+    """The worktree folder a mirror's worktree entry belongs to (None: unreadable)."""
+    try:
+        return Path((entry / "gitdir").read_text().strip()).parent
+    except OSError:
+        return None
+
+
 @dataclass
 class Mirror:
     url: str
@@ -77,8 +85,38 @@ class Mirror:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             git("clone", "--bare", "--quiet", "--", self.url, str(self.path),
                 what=f"of {self.url} ")
+        try:
+            self._fetch()
+        except GitError as exc:
+            # a golive killed while `git worktree add` ran leaves a worktree whose HEAD
+            # names no object, and every fetch then fails its connectivity check ("did
+            # not send all necessary objects"): drop such entries and fetch again
+            if not self._drop_broken_worktrees():
+                raise exc from None
+            self._fetch()
+
+    def _fetch(self) -> None:
         git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/heads/*",
             cwd=self.path, what=f"of {self.url} ")
+
+    def _worktree_entries(self) -> list[Path]:
+        folder = self.path / "worktrees"
+        return sorted(folder.iterdir()) if folder.is_dir() else []
+
+    def _drop_broken_worktrees(self) -> bool:
+        """Remove the worktree entries whose HEAD is a commit the mirror lacks (left
+        half-made by a killed `git worktree add`); whether any was removed."""
+        dropped = False
+        for entry in self._worktree_entries():
+            head = (entry / "HEAD").read_text().strip() if (entry / "HEAD").exists() else ""
+            if head.startswith("ref:"):
+                continue
+            known = subprocess.run(["git", "cat-file", "-e", f"{head}^{{commit}}"],
+                                   cwd=self.path, capture_output=True).returncode == 0
+            if not head or not known:
+                shutil.rmtree(entry, ignore_errors=True)
+                dropped = True
+        return dropped
 
     def resolve(self, branch: str) -> str:
         """The commit at the head of ``branch``."""
@@ -113,10 +151,15 @@ class Mirror:
         return git("rev-parse", "HEAD", cwd=dest).strip()
 
     def remove_worktree(self, dest: Path) -> None:
-        if dest.exists():
-            subprocess.run(["git", "worktree", "remove", "--force", str(dest)], cwd=self.path,
-                           capture_output=True)
+        """Remove the worktree at ``dest`` and its entry in the mirror, also when a killed
+        `git worktree add` left it locked ("initializing") or half-made."""
+        mine = [e for e in self._worktree_entries() if _entry_target(e) in (None, dest)]
+        if dest.exists() or mine:
+            for args in (["unlock", str(dest)], ["remove", "--force", "--force", str(dest)]):
+                subprocess.run(["git", "worktree", *args], cwd=self.path, capture_output=True)
             shutil.rmtree(dest, ignore_errors=True)
+            for entry in mine:  # what git refused to remove: ``dest`` is this run's alone
+                shutil.rmtree(entry, ignore_errors=True)
         subprocess.run(["git", "worktree", "prune"], cwd=self.path, capture_output=True)
 
     def commits_between(self, base: str, head: str) -> list[str]:
