@@ -117,6 +117,12 @@ def test_permission_refusal_is_flagged_and_names_the_roles() -> None:
     assert decision.needed_roles == ("tester", "owner")
 
 
+def test_the_only_stage_is_released_by_a_releaser() -> None:
+    releaser, developer = Actor("r", frozenset({RELEASER})), Actor("d", frozenset({DEV}))
+    assert decide("submitted", "release", releaser, ("prod",)).target == "prod:deploying"
+    assert decide("submitted", "release", developer, ("prod",)).permission_refused
+
+
 def test_stage_argument_must_match_the_natural_stage() -> None:
     releaser = Actor("r", frozenset({RELEASER}))
     assert decide("test:passed", "deploy", releaser, STAGES, stage="staging").allowed

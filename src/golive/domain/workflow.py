@@ -225,8 +225,9 @@ def _deploy_target(
 
 
 def deployer_roles(target_stage: str, stages: tuple[str, ...]) -> tuple[str, ...]:
-    """Who deploys on a stage: developers on the first, releasers on the later ones."""
-    if target_stage == stages[0]:
+    """Who deploys on a stage: developers on the first, releasers on the later ones — and
+    on the last, which is a release even when it is the only stage."""
+    if target_stage == stages[0] and len(stages) > 1:
         return (Role.DEVELOPER.value,)
     return (Role.RELEASER.value,)
 
