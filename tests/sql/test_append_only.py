@@ -117,7 +117,7 @@ def test_an_unknown_statement_cannot_be_edited(world: SqlWorld, backend: str) ->
 def test_the_sql_of_a_done_or_cancelled_order_cannot_change(world: SqlWorld) -> None:
     world.configure(stages=("test",))  # one stage: its success is done
     done = world.order("CREATE TABLE notes (n INT);")
-    world.deploy_ok(done)
+    world.deploy_ok(done, "rita")  # the only stage is released by a releaser
     assert world.state(done) == "done"
     with pytest.raises(InputError) as caught:
         replace(world, done, "CREATE TABLE notes (n INT);\nINSERT INTO notes VALUES (1);")
