@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from golive.domain.names import branch_problem
 from golive.errors import BranchNotFound, GitError, InputError, MergeConflict
 
 GIT_TIMEOUT = 600
+PUSH_ATTEMPTS = 3
 IDENTITY = {
     "GIT_AUTHOR_NAME": "golive", "GIT_AUTHOR_EMAIL": "golive@localhost",
     "GIT_COMMITTER_NAME": "golive", "GIT_COMMITTER_EMAIL": "golive@localhost",
@@ -28,12 +30,17 @@ IDENTITY = {
 
 
 def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT,
-        what: str = "") -> str:
-    """Run git; its stdout, or GitError with git's own message."""
+        what: str = "", detached: bool = False) -> str:
+    """Run git; its stdout, or GitError with git's own message.
+
+    ``detached``: in a session of its own, so that a signal to golive's process group
+    (golive killed) does not cut it short — a push then ends as a whole, and never
+    leaves a remote on this machine with its ref locks held."""
     env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+                              timeout=timeout, stdin=subprocess.DEVNULL,
+                              start_new_session=detached)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} {what} ran past {timeout}s") from None
     if done.returncode != 0:
@@ -176,12 +183,29 @@ class Mirror:
         if not remote.strip():
             return False
         git("push", "--quiet", "origin", f":refs/heads/{branch}", cwd=self.path,
-            what=f"to {self.url} ")
+            what=f"to {self.url} ", detached=True)
         return True
 
     def push_release(self, commit: str, main_branch: str, tag: str) -> None:
         """Push ``commit`` to the main branch (fast-forward only) and tag it."""
         check_branch(main_branch)
-        git("push", "--quiet", "origin", f"{commit}:refs/heads/{main_branch}",
-            f"{commit}:refs/tags/{tag}", cwd=self.path, what=f"to {self.url} ")
+        wanted = {f"refs/heads/{main_branch}": commit, f"refs/tags/{tag}": commit}
+        for attempt in range(PUSH_ATTEMPTS):
+            try:
+                git("push", "--quiet", "origin", *(f"{commit}:{ref}" for ref in wanted),
+                    cwd=self.path, what=f"to {self.url} ", detached=True)
+                break
+            except GitError:
+                # the push of a golive killed meanwhile may still be ending (holding the
+                # remote's ref locks) or may have landed: look, then try again
+                if self._remote_refs(list(wanted)) == wanted:
+                    break
+                if attempt + 1 == PUSH_ATTEMPTS:
+                    raise
+                time.sleep(1.0)
         git("fetch", "--quiet", "origin", "+refs/heads/*:refs/heads/*", cwd=self.path)
+
+    def _remote_refs(self, refs: list[str]) -> dict[str, str]:
+        out = git("ls-remote", "origin", *refs, cwd=self.path, what=f"of {self.url} ")
+        pairs = (line.split("\t") for line in out.splitlines() if "\t" in line)
+        return {ref: sha for sha, ref in pairs}
