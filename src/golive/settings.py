@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: str = ""
     user: str = ""
+    public_url: str = ""
+    """Where people reach golive (GOLIVE_PUBLIC_URL): notifications link to order pages."""
 
     @property
     def store_url(self) -> str:

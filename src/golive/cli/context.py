@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.users import acting_user
 from golive.store.models import User
+from golive.worker.notifier import drain
 
 
 @dataclass
@@ -37,5 +38,6 @@ def unit_of_work() -> Iterator[Work]:
             user = acting_user(session, STATE.as_user or runtime.settings.user or None)
             yield Work(runtime, session, user)
             session.commit()
+        drain(runtime)  # the notifications this command queued
     finally:
         runtime.close()

@@ -22,6 +22,7 @@ from golive.services.rollback import request_rollback
 from golive.services.runtime import open_runtime
 from golive.store.models import Deployment, LogLine
 from golive.worker.inline import InlineRunner
+from golive.worker.notifier import Sender, drain
 
 NUMBER = typer.Argument(..., help="The order number.")
 STAGE = typer.Option(None, "--stage", "-S", help="The stage (default: the order's next).")
@@ -48,12 +49,14 @@ def run_and_follow(deployment_id: int, as_json: bool) -> None:
     runtime = open_runtime()
     runner = InlineRunner(runtime, workers=1)
     try:
-        future = runner.submit(deployment_id)
-        if as_json:
+        with Sender(runtime):
+            future = runner.submit(deployment_id)
+            if as_json:
+                future.result()
+            else:
+                follow(runtime, deployment_id, done=future.done)
             future.result()
-        else:
-            follow(runtime, deployment_id, done=future.done)
-        future.result()
+        drain(runtime)
         with runtime.store.session() as session:
             deployment = session.get_one(Deployment, deployment_id)
             view = deployment_view(deployment)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from golive.domain import messages
 from golive.domain import sql as sqlrules
 from golive.domain.jobs import JobSpec
 from golive.domain.names import branch_problem
 from golive.domain.permissions import Permission
 from golive.domain.workflow import SYSTEM_ACTOR, Action, Actor, decide, deployer_roles
 from golive.errors import InputError, NotFound, PermissionDenied, TransitionRefused
+from golive.services import notify
 from golive.services.lanes import follow_state
 from golive.services.users import actor_for, get_project, require
 from golive.store.models import (
@@ -239,6 +241,17 @@ def remove_job(session: Session, order_id: int, service: str, name: str, by: Use
     session.flush()
 
 
+def _announce(session: Session, order: Order, action: str, target: str, actor: str,
+              reason: str) -> None:
+    """Queue the notifications the move is (in this transaction: an outbox)."""
+    stage = target.partition(":")[0] if ":" in target else (
+        order.project.stages[-1] if target == "done" else "")
+    for event in messages.events_of(action, target):
+        notify.emit(session, order, event, actor=actor, stage=stage,
+                    reason="" if action == "fail" else reason,
+                    error=reason if action == "fail" else "")
+
+
 def transition(
     session: Session, order_id: int, action: Action | str, by: User | None, *,
     stage: str | None = None, reason: str = "", policy: str = "", also: tuple[str, ...] = (),
@@ -263,6 +276,7 @@ def transition(
     session.add(OrderHistory(order_id=order.id, actor=actor.name, action=action_name,
                              from_state=order.state, to_state=target, reason=reason))
     follow_state(session, order.id, target)
+    _announce(session, order, action_name, target, actor.name, reason)
     if target == "cancelled":  # a release queued for a window goes with the order
         session.execute(update(Deployment).where(Deployment.order_id == order.id,
                                                  Deployment.status == "queued")

@@ -14,11 +14,12 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from golive.domain import messages
 from golive.domain.workflow import Action
 from golive.errors import RefusedError
-from golive.services import locks
+from golive.services import locks, notify
 from golive.services.liveness import is_dead
-from golive.services.orders import transition
+from golive.services.orders import get_order, transition
 from golive.store.models import Deployment, LogLine, SqlExecution, SqlLock, utcnow
 
 UNKNOWN_MESSAGE = ("interrupted: golive stopped while the statement ran; it may or may not "
@@ -32,6 +33,9 @@ def recover(session: Session) -> int:
         if is_dead(execution.runner):
             execution.status, execution.message = "unknown", UNKNOWN_MESSAGE
             execution.finished_at = utcnow()
+            notify.emit(session, get_order(session, execution.order_id),
+                        messages.STATEMENT_UNKNOWN, actor="golive", stage=execution.stage,
+                        reason=UNKNOWN_MESSAGE)
             changed += 1
     for lock in session.scalars(select(SqlLock)):
         if is_dead(lock.runner):

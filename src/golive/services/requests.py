@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from golive.domain import messages
 from golive.domain.permissions import Permission, needed_roles
 from golive.domain.workflow import Action
-from golive.errors import Busy, InputError
-from golive.services import gates, lanes, locks
+from golive.errors import Busy, InputError, RefusedError
+from golive.services import gates, lanes, locks, notify
 from golive.services.history import note
 from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order, require_deployer, transition
@@ -155,6 +156,7 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
         also = needed_roles(Permission.TAKE_OVER_LANE)
     check_transition(session, order.id, deployment.action, by, stage=target, policy=policy,
                      also=also)
+    _check_sql(session, order, target, by)
     preview = lanes.preview_lane(session, order, target, lane)
     locks.wait_until_free(engine_of(session), lock_keys(order, target, preview), lock_wait)
     if canary:
@@ -163,8 +165,6 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
         reason = f"after {by.name}'s pass" if policy else ""
         order = transition(session, order.id, deployment.action, by, stage=target,
                            reason=reason, policy=policy, also=also)
-    check_review(session, order, target)  # raising here undoes the transition above
-    check_settled(session, order, target)
     chosen = lanes.take_lane(session, order, target, by, requested=lane, take_over=take_over)
     deployment.lane, deployment.status, deployment.runner = chosen, "pending", this_runner()
     if resumed:
@@ -177,6 +177,26 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     note(session, order, policy or by.name, "deployment",
          f"deployment {deployment.id} {what} on {target}" + (f" lane {chosen}" if chosen else ""))
     return deployment
+
+
+def _check_sql(session: Session, order: Order, target: str, by: User) -> None:
+    """Refuse (before anything is written) SQL the review rules refuse unapproved, or a
+    statement left unknown; the people who may settle it are told at once — in a
+    transaction of its own, since the refusal rolls the caller's back."""
+    try:
+        check_review(session, order, target)
+    except RefusedError as exc:
+        _tell(session, order.id, messages.SQL_WAITING_APPROVAL, target, by.name, exc.message)
+        raise
+    check_settled(session, order, target)
+
+
+def _tell(session: Session, order_id: int, event: str, stage: str, actor: str,
+          reason: str) -> None:
+    with Session(engine_of(session)) as own:
+        notify.emit(own, get_order(own, order_id), event, actor=actor, stage=stage,
+                    reason=reason)
+        own.commit()
 
 
 def engine_of(session: Session) -> Engine:
@@ -219,9 +239,11 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
                             accept_unverified_by=by.name if commits else "")
     session.add(deployment)
     session.flush()
+    when = f"{opens:%Y-%m-%d %H:%M %Z}"
     note(session, order, ask.policy or by.name, "release_queued",
-         f"deployment {deployment.id} queued for the release window opening "
-         f"{opens:%Y-%m-%d %H:%M %Z}")
+         f"deployment {deployment.id} queued for the release window opening {when}")
+    notify.emit(session, order, messages.RELEASE_QUEUED, actor=ask.policy or by.name,
+                stage=target, reason=f"starts when the window opens: {when}")
     if commits:
         _note_unverified(session, order, by, commits)
     return deployment, {}

@@ -557,3 +557,41 @@ class MainMove(Base):
     commit: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+
+
+class Notification(Base):
+    """A message for one channel, queued in the transaction of the event it tells of
+    (an outbox): a sender delivers it later, retrying with backoff."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"),
+                                            index=True)
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), nullable=True)
+    event: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The rendered message: markdown, text, html, link, mentions, data."""
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(Created, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotificationAttempt(Base):
+    """One try to deliver a notification: what the vendor answered."""
+
+    __tablename__ = "notification_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
