@@ -53,7 +53,7 @@ projects:
     stages: [test, staging, prod]
     notify:
       - {type: dingtalk, webhook: "${DINGTALK_URL}", secret: "${DINGTALK_SECRET}",
-         events: [deployed]}
+         events: [deploy_succeeded]}
     members:
       - {user: dev, roles: [developer]}
       - {user: qa, roles: [tester]}
@@ -211,8 +211,8 @@ def test_hosts_and_databases_of_the_store_may_be_referenced(
          ("host", "web-1"), "user: release\n"),
         ("shop-test.db", "shop-test-2.db",
          ("database", "shop-test"), "url: sqlite:////srv/golive-test/shop-test-2.db\n"),
-        ("events: [deployed]", "events: [deployed, failed]",
-         ("channel", "shop/dingtalk-1"), "events:\n    - deployed\n    - failed\n"),
+        ("events: [deploy_succeeded]", "events: [deploy_succeeded, deploy_failed]",
+         ("channel", "shop/dingtalk-1"), "events:\n    - deploy_succeeded\n    - deploy_failed\n"),
         ("stages: [test, staging, prod]\n",
          "stages: [test, staging, prod]\n    auto_promote: true\n",
          ("project", "shop"), "auto_promote: true\n"),
@@ -384,7 +384,7 @@ def test_prune_keeps_hosts_and_databases_the_ledger_names(
 def test_channels_and_members_not_in_the_file(sqlite_runtime: Runtime, tmp_path: Path) -> None:
     apply(sqlite_runtime, write(tmp_path, BASE))
     fewer = (BASE.replace('    notify:\n      - {type: dingtalk, webhook: "${DINGTALK_URL}", '
-                          'secret: "${DINGTALK_SECRET}",\n         events: [deployed]}\n',
+                          'secret: "${DINGTALK_SECRET}",\n         events: [deploy_succeeded]}\n',
                           "    notify: []\n")
              .replace("      - {user: qa, roles: [tester]}\n", ""))
     path = write(tmp_path, fewer)

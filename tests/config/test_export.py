@@ -64,7 +64,7 @@ projects:
     auto_release: true
     release_windows: ["Mon-Thu 10:00-16:00"]
     notify:
-      - {type: dingtalk, name: ding, language: zh_CN, events: [deployed, failed],
+      - {type: dingtalk, name: ding, language: zh_CN, events: [deploy_succeeded, deploy_failed],
          webhook: "${DINGTALK_URL}", secret: "${DINGTALK_SECRET}"}
       - {type: email, name: mail, smtp_host: 127.0.0.1, smtp_port: 2525, smtp_user: golive,
          smtp_password: mail-pw-Zq5, smtp_tls: none, mail_from: golive@example.com,

@@ -67,3 +67,14 @@ def test_every_event_has_a_title_in_both_languages(event: str) -> None:
 def test_chinese_labels_and_an_unknown_language_falls_back_to_english() -> None:
     assert "**项目**: shop" in m.render(FACTS, "zh_CN").markdown
     assert m.render(FACTS, "fr").title == m.render(FACTS, "en").title
+
+
+def test_a_channel_naming_an_unknown_event_is_refused_naming_the_events() -> None:
+    from pydantic import ValidationError
+
+    from golive.config.schema import ChannelSpec
+
+    with pytest.raises(ValidationError, match="unknown event deployed; events are: submitted"):
+        ChannelSpec(type="slack", webhook="http://127.0.0.1/x", events=["deployed"])
+    assert ChannelSpec(type="slack", webhook="http://127.0.0.1/x",
+                       events=["released"]).events == ["released"]

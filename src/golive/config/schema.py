@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from golive.domain import messages
 from golive.domain import windows as windows_rules
 from golive.domain.names import name_problem
 
@@ -156,6 +157,15 @@ class ChannelSpec(Spec):
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
     mail_from: str = ""
     to: list[str] = Field(default_factory=list)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, events: list[str]) -> list[str]:
+        unknown = [e for e in events if e not in messages.EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event {', '.join(unknown)}; events are: "
+                             f"{', '.join(messages.EVENTS)}")
+        return events
 
     @model_validator(mode="after")
     def _target(self) -> ChannelSpec:
