@@ -219,3 +219,33 @@ def test_notify_test_sends_now_and_prints_the_answer(
     assert "310000" in capsys.readouterr().err
     assert main(["--as", "tom", "notify", "test", "ding", "-p", "shop"]) == 1
     assert "needs the role owner" in capsys.readouterr().err
+
+
+def test_a_rejection_reaches_feishu_and_slack_with_its_reason(
+        tmp_path: Path, sqlite_runtime: Runtime, channels: Channels) -> None:
+    runtime = sqlite_runtime
+    with robot("feishu", SECRET) as feishu, robot("slack") as slack:
+        setup(tmp_path, runtime, channels, more=[
+            {"type": "feishu", "name": "lark", "webhook": feishu.url, "secret": SECRET,
+             "events": ["rejected", "deploy_failed"]},
+            {"type": "slack", "name": "slack", "webhook": slack.url, "events": ["rejected"]}])
+        with runtime.store.session() as session:
+            alice = session.scalar(select(User).where(User.name == "alice"))
+            assert alice is not None
+            alice.feishu_id = "ou_alice"
+            session.commit()
+        order = file_order(runtime, "alice", "shop", [ItemRequest("web", BRANCH)], "Coupons")
+        assert deploy(runtime, order, "alice")[1]
+        act(runtime, order, "reject", "tom", reason="the total is off by one")
+        deliver(runtime)
+        (card,) = feishu.messages
+        (posted,) = slack.messages
+    assert card["card"]["header"]["title"]["content"] == f"[shop] order #{order} rejected on test"
+    content = card["card"]["elements"][0]["content"]
+    assert "the total is off by one" in content and "By**: tom" in content
+    assert "<at id=ou_alice></at>" in content  # alice filed it: she must act
+    assert posted["text"].startswith(f"[shop] order #{order} rejected on test")
+    assert "the total is off by one" in posted["blocks"][1]["text"]["text"]
+    # the DingTalk channel (every event) mentions alice's mobile on the rejection
+    rejected = channels.dingtalk.messages[-1]
+    assert rejected["at"]["atMobiles"] == ["13800000001"]
