@@ -263,7 +263,8 @@ class SqlWorld:
     def configure(self, *, databases: Mapping[str, str] | None = None,
                   stage_databases: Mapping[str, str] | None = None,
                   services: Sequence[str] = ("orders",), statement_timeout: int = 0,
-                  stages: Sequence[str] = STAGES) -> None:
+                  stages: Sequence[str] = STAGES,
+                  notify: Sequence[Mapping[str, Any]] = ()) -> None:
         """Apply a golive.yaml: each service on its own local host per stage, each stage
         on a database (default: every stage on ``shop-test`` = ``self.url``)."""
         databases = dict(databases or {"shop-test": self.url})
@@ -275,6 +276,7 @@ class SqlWorld:
                           for name, url in databases.items()],
             "projects": [{
                 "name": "shop", "stages": list(stages), "members": MEMBERS,
+                "notify": [dict(channel) for channel in notify],
                 "services": [{"name": svc, "repo": self.repo.url, "pack": ["app"], "stages": {
                     stage: {"mode": "artifact", "path": f"srv/{svc}",
                             "hosts": [f"{svc}-{stage}"], "database": stage_databases[stage]}

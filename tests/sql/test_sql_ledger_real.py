@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -40,6 +41,7 @@ from golive.cli.main import main
 from golive.errors import RefusedError
 from golive.services import sqlops, users
 from golive.services.liveness import this_runner
+from golive.services.notify import deliver_due
 from golive.store.models import (
     Deployment,
     DeploymentStep,
@@ -49,6 +51,7 @@ from golive.store.models import (
     utcnow,
 )
 from golive.testing.databases import scratch_database
+from golive.testing.receivers import robot
 from golive.testing.world import rows
 
 ONLY_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
@@ -220,6 +223,10 @@ def test_a_statement_past_its_time_limit_fails(world: SqlWorld, backend: str) ->
 
 def test_a_connection_lost_mid_statement_leaves_it_unknown(
         world: SqlWorld, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    hook = ExitStack()
+    receiver = hook.enter_context(robot("webhook"))
+    world.configure(notify=[{"type": "webhook", "webhook": receiver.url,
+                             "events": ["statement_unknown"]}])
     statement = sleep_sql(backend, 10)
     order_id = world.order(f"CREATE TABLE t (n INT);\n{statement};\nINSERT INTO t VALUES (1);",
                            transactional=False)
@@ -236,6 +243,14 @@ def test_a_connection_lost_mid_statement_leaves_it_unknown(
                                       (2, "unknown", "test", "shop-test")]
     assert "may or may not have taken effect" in world.execution(order_id, 2).message
     assert world.state(order_id) == "test:failed"
+    # the people who settle it are told at once
+    while deliver_due(world.runtime):
+        pass
+    hook.close()
+    (told,) = receiver.messages
+    assert (told["event"], told["order"]) == ("statement_unknown", order_id)
+    assert "may or may not have taken effect" in told["text"]
+    assert told["mentions"]["mobiles"] == [] and "rita" in told["text"]
 
     # the next deploy refuses to guess, naming the statement and how to settle it; nothing
     # starts (no deployment, the order stays where it is)

@@ -27,10 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from golive.adapters.sqltarget import SqlTarget, SqlUncertain
+from golive.domain import messages
 from golive.domain.sql import MYSQL, POSTGRESQL
 from golive.errors import DeployError, SqlFailed
+from golive.services import notify
 from golive.services.ledger import FAILED, RUNNING, SUCCESS, UNKNOWN, sql_status
 from golive.services.liveness import is_dead, this_runner
+from golive.services.orders import get_order
 from golive.services.work import StatementRef
 from golive.store.models import LogLine, SqlExecution, SqlLock, utcnow
 
@@ -141,6 +144,9 @@ def _finish(job: SqlJob, execution_ids: list[int], status: str, *, rows: int | N
             values["duration_ms"] = duration_ms
         session.execute(update(SqlExecution).where(SqlExecution.id.in_(execution_ids))
                         .values(**values))
+        if status == UNKNOWN:  # releasers and owners must settle it: tell them now
+            notify.emit(session, get_order(session, job.order_id), messages.STATEMENT_UNKNOWN,
+                        actor=job.by, stage=job.stage, error=message)
         session.commit()
 
 
