@@ -113,6 +113,26 @@ def test_bad_input_exits_2_with_one_line(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_profile_holds_the_ids_mentions_use(shop: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "user", "add", "zoe")[0] == 0
+    assert run(capsys, "user", "add", "eve")[0] == 0
+    code, out, err = run(capsys, "--as", "zoe", "user", "set", "zoe", "--mobile",
+                         "13800000009", "--dingtalk-id", "dt-zoe", "--feishu-id", "ou_zoe",
+                         "--wecom-id", "zoe.w", "--language", "zh_CN")
+    assert code == 0, err
+    assert out.strip() == "user zoe: dingtalk_id, feishu_id, language, mobile, wecom_id changed"
+    users = {u["name"]: u for u in json.loads(run(capsys, "user", "list", "--json")[1])}
+    assert (users["zoe"]["mobile"], users["zoe"]["dingtalk_id"], users["zoe"]["feishu_id"],
+            users["zoe"]["wecom_id"], users["zoe"]["language"]) == (
+        "13800000009", "dt-zoe", "ou_zoe", "zoe.w", "zh_CN")
+    code, _, err = run(capsys, "--as", "eve", "user", "set", "zoe", "--mobile", "1")
+    assert code == 1 and "changing zoe's profile needs a site admin" in err
+    assert run(capsys, "user", "set", "zoe", "--email", "z@x.test")[0] == 0  # the admin may
+    code, _, err = run(capsys, "user", "set", "zoe", "--language", "fr")
+    assert code == 2 and "language 'fr' is not one of: en, zh_CN" in err
+
+
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "order", "reject", "1")
     assert code == 2

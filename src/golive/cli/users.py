@@ -28,6 +28,28 @@ def add(
     output.console.print(f"user {name} added", markup=False)
 
 
+@users.command("set")
+def set_profile(
+    name: str = typer.Argument(..., help="The user (yourself, or anyone for a site admin)."),
+    email: str | None = typer.Option(None, "--email"),
+    mobile: str | None = typer.Option(None, "--mobile", help="For WeCom / DingTalk mentions."),
+    wecom_id: str | None = typer.Option(None, "--wecom-id", help="WeCom userid."),
+    dingtalk_id: str | None = typer.Option(None, "--dingtalk-id", help="DingTalk userId."),
+    feishu_id: str | None = typer.Option(None, "--feishu-id", help="Feishu open_id."),
+    display_name: str | None = typer.Option(None, "--display-name"),
+    language: str | None = typer.Option(None, "--language", help="en or zh_CN."),
+) -> None:
+    """Change a user's profile: the mobile, chat ids and e-mail notifications mention."""
+    given = {"email": email, "mobile": mobile, "wecom_id": wecom_id,
+             "dingtalk_id": dingtalk_id, "feishu_id": feishu_id,
+             "display_name": display_name, "language": language}
+    changes = {k: v for k, v in given.items() if v is not None}
+    with unit_of_work() as work:
+        user_service.update_profile(work.session, work.user, name, changes)
+    output.console.print(f"user {name}: {', '.join(sorted(changes)) or 'nothing'} changed",
+                         markup=False)
+
+
 @users.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List users."""

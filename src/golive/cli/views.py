@@ -46,4 +46,6 @@ def user_view(user: User) -> dict[str, Any]:
     return {
         "name": user.name, "display_name": user.display_name, "email": user.email,
         "mobile": user.mobile, "language": user.language, "is_admin": user.is_admin,
+        "wecom_id": user.wecom_id, "dingtalk_id": user.dingtalk_id,
+        "feishu_id": user.feishu_id,
     }

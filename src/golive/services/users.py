@@ -80,6 +80,31 @@ def add_user(
     return user
 
 
+PROFILE_FIELDS = ("display_name", "email", "mobile", "wecom_id", "dingtalk_id", "feishu_id",
+                  "language")
+"""What a user's profile holds: the chat ids and mobile notifications @-mention."""
+
+
+def update_profile(session: Session, by: User, name: str, changes: dict[str, str]) -> User:
+    """Change a user's profile: the user themself, or a site admin."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound("user", name)
+    if user.id != by.id:
+        require(session, by, None, Permission.MANAGE_USERS, f"changing {name}'s profile")
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise InputError(f"not a profile field: {', '.join(sorted(unknown))}")
+    if changes.get("language", "en") not in ("en", "zh_CN"):
+        raise InputError(f"language {changes['language']!r} is not one of: en, zh_CN")
+    for field, value in changes.items():
+        if len(value) > 200:
+            raise InputError(f"{field} is longer than 200 characters")
+        setattr(user, field, value.strip())
+    session.flush()
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
 
