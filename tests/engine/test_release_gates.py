@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from golive.cli.main import main
 from golive.errors import OutsideWindow
 from golive.services import deploy as engine
 from golive.services import requests, scheduler, users
@@ -317,3 +318,20 @@ def test_a_release_inside_a_shanghai_window_goes_through(tmp_path: Path,
     assert deployment.status == "pending"
     assert engine.run_deployment(sqlite_runtime, deployment.id)
     assert state(sqlite_runtime, order_id) == "done"
+
+
+def test_golive_scheduler_once_starts_a_due_release_and_runs_it(
+        tmp_path: Path, sqlite_runtime: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    """Queued on a freeze day for the next midnight (long past by the real clock): the
+    command starts it with the real clock, runs it to done, and exits."""
+    runtime = sqlite_runtime
+    order_id = passed_staging(runtime, tmp_path, release_windows=["daily 00:00-24:00"],
+                              freeze=["2026-03-10"])
+    queued = request_release(runtime, order_id, at(10, 12), when_open=True)
+    assert (queued.status, queued.not_before) == ("queued", at(11, 0))
+    assert main(["scheduler", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert f"deployment {queued.id} of order {order_id}: started" in out
+    (released,) = prod_deployments(runtime, order_id)
+    assert (released.id, released.status) == (queued.id, "succeeded")
+    assert state(runtime, order_id) == "done"

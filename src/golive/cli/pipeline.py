@@ -13,9 +13,10 @@ from golive.cli import output
 from golive.cli.context import unit_of_work
 from golive.services import lanes as lane_service
 from golive.services import occupancy, scheduler
-from golive.services.runtime import open_runtime
+from golive.services.runtime import Runtime, open_runtime
 from golive.services.users import get_project
 from golive.worker.inline import InlineRunner
+from golive.worker.notifier import Sender, drain
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 PROJECT = typer.Option("", "-p", "--project", help="Only this project.")
@@ -90,17 +91,25 @@ def scheduler_command(
     runtime = open_runtime()
     runner = InlineRunner(runtime)
     try:
-        while True:
-            for started in scheduler.start_due(runtime):
-                output.console.print(f"deployment {started.deployment_id} of order "
-                                     f"{started.order_id}: {started.outcome}"
-                                     + (f": {started.message}" if started.message else ""),
-                                     markup=False)
-                if started.outcome == "started":
-                    runner.submit(started.deployment_id)
-            if once:
-                break
-            time.sleep(every)
+        with Sender(runtime):  # notifications go out while deployments run
+            try:
+                _schedule(runtime, runner, once, every)
+            finally:
+                runner.shutdown()
+        drain(runtime)
     finally:
-        runner.shutdown()
         runtime.close()
+
+
+def _schedule(runtime: Runtime, runner: InlineRunner, once: bool, every: float) -> None:
+    while True:
+        for started in scheduler.start_due(runtime):
+            output.console.print(f"deployment {started.deployment_id} of order "
+                                 f"{started.order_id}: {started.outcome}"
+                                 + (f": {started.message}" if started.message else ""),
+                                 markup=False)
+            if started.outcome == "started":
+                runner.submit(started.deployment_id)
+        if once:
+            return
+        time.sleep(every)
