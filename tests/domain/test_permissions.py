@@ -49,6 +49,7 @@ TABLE: dict[tuple[Permission, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {
     (Permission.ACCEPT_UNVERIFIED, ()):            ("-   -   Y   Y   Y   -    -",
                                                     (RELEASER, OWNER)),
     (Permission.MANAGE_MEMBERS, ()):               ("-   -   -   Y   Y   -    -", (OWNER,)),
+    (Permission.MANAGE_CHANNELS, ()):              ("-   -   -   Y   Y   -    -", (OWNER,)),
     (Permission.MANAGE_USERS, ()):                 ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.APPLY_CONFIG, ()):                 ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.EXPORT_CONFIG, ()):                ("-   -   -   -   Y   -    -", ("admin",)),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from golive.adapters.notify import ChannelConfig, Mentions, Message, send
-from golive.testing.receivers import SmtpReceiver
+from golive.testing.receivers import SmtpReceiver, smtp_receiver
 
 MESSAGE = Message(
     title="[shop] order #7 deployed on test",
@@ -162,18 +160,6 @@ class TlsReceiver(SmtpReceiver):
         return super().authenticate(server, session, envelope, mechanism, auth_data)
 
 
-class _BoundController(Controller):
-    """A Controller on a socket bound beforehand to 127.0.0.1 port 0 (no race for a port)."""
-
-    def __init__(self, handler: Any, sock: socket.socket, **kwargs: Any) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=sock.getsockname()[1], **kwargs)
-        self._sock = sock
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(self._factory_invoker, sock=self._sock,
-                                       ssl=self.ssl_context)
-
-
 @contextmanager
 def tls_server(mode: str, context: ssl.SSLContext, *, login: bool = True,
                ) -> Iterator[TlsReceiver]:
@@ -181,27 +167,11 @@ def tls_server(mode: str, context: ssl.SSLContext, *, login: bool = True,
     "tls": TLS from the first byte (aiosmtpd offers AUTH there only with
     ``auth_require_tls=False``: it counts STARTTLS alone as TLS)."""
     receiver = TlsReceiver(user=USER if login else None, password=PASSWORD if login else None)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    receiver.port = sock.getsockname()[1]
-    kwargs: dict[str, Any] = {"server_hostname": "golive-smtp.localhost", "ready_timeout": 10}
-    if mode == "starttls":
-        kwargs.update(tls_context=context, require_starttls=True, auth_require_tls=True)
-    else:
-        kwargs.update(ssl_context=context, auth_require_tls=False)
-    if login:
-        kwargs.update(authenticator=receiver.authenticate)
-    controller = _BoundController(receiver, sock, **kwargs)
-    try:
-        controller.start()
-    except BaseException:  # pragma: no cover - the server did not start
-        sock.close()
-        controller.stop(no_assert=True)
-        raise
-    try:
+    options: dict[str, Any] = (
+        {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+        if mode == "starttls" else {"ssl_context": context, "auth_require_tls": False})
+    with smtp_receiver(receiver=receiver, **options):
         yield receiver
-    finally:
-        controller.stop()
 
 
 def mail_channel(box: SmtpReceiver, tls: str, **changes: Any) -> ChannelConfig:

@@ -22,7 +22,7 @@ from golive.services.rollback import request_rollback
 from golive.services.runtime import open_runtime
 from golive.store.models import Deployment, LogLine
 from golive.worker.inline import InlineRunner
-from golive.worker.notifier import Sender, drain
+from golive.worker.notifier import drain, sender
 
 NUMBER = typer.Argument(..., help="The order number.")
 STAGE = typer.Option(None, "--stage", "-S", help="The stage (default: the order's next).")
@@ -49,7 +49,7 @@ def run_and_follow(deployment_id: int, as_json: bool) -> None:
     runtime = open_runtime()
     runner = InlineRunner(runtime, workers=1)
     try:
-        with Sender(runtime):
+        with sender(runtime):
             future = runner.submit(deployment_id)
             if as_json:
                 future.result()

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import select
 
 from golive.cli import output
-from golive.cli.context import unit_of_work
+from golive.cli.context import Work, unit_of_work
 from golive.domain.permissions import Permission
 from golive.errors import GoliveError, NotFound
 from golive.services import notify as notify_service
@@ -21,7 +21,7 @@ JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 PROJECT = typer.Option(..., "-p", "--project", help="The project.")
 
 
-def _channel(work: Any, project: str, name: str) -> Channel:
+def _channel(work: Work, project: str, name: str) -> Channel:
     row = work.session.scalar(select(Channel).where(
         Channel.project_id == get_project(work.session, project).id, Channel.name == name))
     if row is None:
@@ -68,7 +68,7 @@ def test(channel: str = typer.Argument(..., help="The channel's name."),
     """Send a test message through a channel now and print the vendor's answer (owner)."""
     with unit_of_work() as work:
         row = _channel(work, project, channel)
-        require(work.session, work.user, row.project, Permission.MANAGE_MEMBERS,
+        require(work.session, work.user, row.project, Permission.MANAGE_CHANNELS,
                 f"testing channel {channel}")
         answer = notify_service.send_test(work.runtime, work.session, row, work.user)
     output.console.print(f"{channel}: {'ok' if answer.ok else 'failed'} "

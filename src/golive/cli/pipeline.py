@@ -16,7 +16,7 @@ from golive.services import occupancy, scheduler
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.users import get_project
 from golive.worker.inline import InlineRunner
-from golive.worker.notifier import Sender, drain
+from golive.worker.notifier import drain, sender
 
 JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 PROJECT = typer.Option("", "-p", "--project", help="Only this project.")
@@ -91,7 +91,7 @@ def scheduler_command(
     runtime = open_runtime()
     runner = InlineRunner(runtime)
     try:
-        with Sender(runtime):  # notifications go out while deployments run
+        with sender(runtime):  # notifications go out while deployments run
             try:
                 _schedule(runtime, runner, once, every)
             finally:

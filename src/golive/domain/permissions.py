@@ -30,6 +30,7 @@ class Permission(StrEnum):
     TAKE_OVER_LANE = "take_over_lane"        # deploy onto a lane another order holds
     ACCEPT_UNVERIFIED = "accept_unverified"  # release although main moved since staging
     MANAGE_MEMBERS = "manage_members"
+    MANAGE_CHANNELS = "manage_channels"      # notification channels: send a test message
     MANAGE_USERS = "manage_users"
     APPLY_CONFIG = "apply_config"            # golive apply: hosts, databases, projects
     EXPORT_CONFIG = "export_config"          # golive export (secrets as ${...})
@@ -48,6 +49,7 @@ NEEDS: dict[Permission, tuple[str, ...]] = {
     Permission.TAKE_OVER_LANE: (TESTER,),
     Permission.ACCEPT_UNVERIFIED: (RELEASER,),
     Permission.MANAGE_MEMBERS: (),
+    Permission.MANAGE_CHANNELS: (),
     Permission.MANAGE_USERS: (),
     Permission.APPLY_CONFIG: (),
     Permission.EXPORT_CONFIG: (),

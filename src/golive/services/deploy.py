@@ -449,7 +449,7 @@ def _end(runtime: Runtime, deployment_id: int, ok: bool, error: str,
 def run_deployment(runtime: Runtime, deployment_id: int) -> bool:
     """Carry out a deployment record; True if it succeeded. Never raises for a failure."""
     run = _open_run(runtime, deployment_id)
-    with locks.Heartbeat(runtime.store.sessions, deployment_id, this_runner()):
+    with locks.heartbeat(runtime.store.sessions, deployment_id, this_runner()):
         return _carry_out(runtime, run)
 
 

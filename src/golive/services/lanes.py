@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from golive.domain.permissions import Permission
+from golive.domain.workflow import CANCELLED, DONE
 from golive.errors import Busy, InputError, NotFound
 from golive.services.history import note
 from golive.services.users import get_project, require
@@ -125,7 +126,7 @@ def follow_state(session: Session, order_id: int, target: str) -> None:
     when it is done or cancelled, those of other stages when it deploys on a new one."""
     stage, _, phase = target.partition(":")
     query = delete(LaneHold).where(LaneHold.order_id == order_id)
-    if target in ("done", "cancelled"):
+    if target in (DONE, CANCELLED):
         session.execute(query)
     elif phase == "deploying":
         session.execute(query.where(LaneHold.stage != stage))

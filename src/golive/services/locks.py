@@ -13,7 +13,6 @@ deployment; ``recovery`` frees those of a process that died.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from golive.errors import Busy
 from golive.services.liveness import is_dead
+from golive.services.ticker import Ticker
 from golive.store.models import DeployLock, Deployment, Order, utcnow
 
 STALE_AFTER = timedelta(seconds=90)
@@ -94,13 +94,12 @@ def _match(key: LockKey) -> tuple[ColumnElement[bool], ...]:
             DeployLock.lane == key.lane)
 
 
-def first_held(session: Session, keys: Iterable[LockKey], mine: int | None = None
-               ) -> tuple[LockKey, DeployLock] | None:
-    """The first of ``keys`` whose lock a live deployment other than ``mine`` holds."""
+def first_held(session: Session, keys: Iterable[LockKey]) -> tuple[LockKey, DeployLock] | None:
+    """The first of ``keys`` whose lock a live deployment holds."""
     now = utcnow()
     for key in sorted(keys):
         lock = session.scalar(select(DeployLock).where(*_match(key)))
-        if lock is not None and lock.deployment_id != mine and holder_alive(session, lock, now):
+        if lock is not None and holder_alive(session, lock, now):
             return key, lock
     return None
 
@@ -161,34 +160,14 @@ def beat(session: Session, deployment_id: int, runner: str) -> None:
                     .execution_options(synchronize_session=False))
 
 
-class Heartbeat:
-    """While a deployment runs, its locks' heartbeat is renewed every HEARTBEAT_EVERY s."""
+def heartbeat(sessions: sessionmaker[Session], deployment_id: int, runner: str,
+              every: float = HEARTBEAT_EVERY) -> Ticker:
+    """While a deployment runs (``with heartbeat(...)``), its locks' heartbeat is renewed
+    every ``every`` seconds, the first time at once."""
 
-    def __init__(self, sessions: sessionmaker[Session], deployment_id: int, runner: str,
-                 every: float = HEARTBEAT_EVERY) -> None:
-        self._sessions, self._deployment_id, self._runner = sessions, deployment_id, runner
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{deployment_id}",
-                                        daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._beat()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        with self._sessions() as session:
-            beat(session, self._deployment_id, self._runner)
+    def tick() -> None:
+        with sessions() as session:
+            beat(session, deployment_id, runner)
             session.commit()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self._beat()
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the deploy goes on
-                continue
+    return Ticker(tick, every, f"heartbeat-{deployment_id}", at_start=True)

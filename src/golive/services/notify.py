@@ -13,7 +13,6 @@ deployment: it only ever sees a row added to the outbox.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -214,4 +213,4 @@ def send_test(runtime: Runtime, session: Session, channel: Channel, by: User) ->
     title = ("golive: 测试消息" if channel.language == "zh_CN" else "golive: test message")
     message = Message(title=title, markdown=text.markdown, text=text.text, html=text.html,
                       event="test", mentions=_mentions([by], channel.type))
-    return channels.send(replace(channel_config(channel, runtime.box)), message)
+    return channels.send(channel_config(channel, runtime.box), message)

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from golive.domain.permissions import Permission
-from golive.services.lanes import list_holds
+from golive.domain.workflow import CANCELLED, DONE
+from golive.services.lanes import list_holds, service_lanes
 from golive.services.users import get_project, project_roles, require
 from golive.store.models import (
     CommitLedger,
@@ -29,7 +30,7 @@ from golive.store.models import (
     utcnow,
 )
 
-CLOSED = ("done", "cancelled")
+CLOSED = (DONE, CANCELLED)
 
 
 def record(session: Session, *, service_id: int, stage: str, lane: str, order_id: int,
@@ -93,8 +94,7 @@ def _slots(session: Session, project: Project) -> list[Slot]:
             setting = next((s for s in service.stages if s.stage == stage), None)
             if setting is None:
                 continue
-            lanes = sorted({h.lane for h in setting.hosts if h.kind == "deploy" and h.lane})
-            for lane in lanes or [""]:
+            for lane in service_lanes(setting) or [""]:
                 slot = Slot(stage, lane, service.name, held_by_order=holds.get((stage, lane)))
                 row = occupied.get((service.id, stage, lane))
                 if row is not None:

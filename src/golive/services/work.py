@@ -17,6 +17,7 @@ from golive.adapters.transport import LocalTransport, Transport
 from golive.adapters.transport.ssh import SshTarget, SshTransport
 from golive.domain.jobs import JobSpec
 from golive.errors import DeployError, InputError, NotFound
+from golive.services.lanes import service_lanes
 from golive.store.models import Host, Order, ServiceStage, SqlStatement
 from golive.store.secrets import SecretBox
 
@@ -132,7 +133,7 @@ def _hosts(setting: ServiceStage, lane: str, box: SecretBox) -> tuple[list[HostR
     """The deploy hosts of the service on the stage (of ``lane`` when it has lanes: the
     first lane when none is given, for a plan), and the lane used."""
     deploy = [sh for sh in setting.hosts if sh.kind == "deploy"]
-    lanes = sorted({sh.lane for sh in deploy if sh.lane})
+    lanes = service_lanes(setting)
     chosen = ""
     if lanes:
         chosen = lane or lanes[0]

@@ -487,20 +487,24 @@ class _BoundController(Controller):
 
 @contextmanager
 def smtp_receiver(*, user: str | None = None, password: str | None = None,
+                  receiver: SmtpReceiver | None = None, **options: Any,
                   ) -> Iterator[SmtpReceiver]:
-    """A running SMTP server on 127.0.0.1 (plain, no TLS) collecting what it receives.
+    """A running SMTP server on 127.0.0.1 (plain by default) collecting what it receives.
 
-    With ``user``/``password`` it offers AUTH LOGIN and PLAIN (without TLS) and refuses
-    MAIL FROM before a successful login (530)."""
-    receiver = SmtpReceiver(user=user, password=password)
+    With ``user``/``password`` (or a ``receiver`` that has them) it offers AUTH LOGIN and
+    PLAIN and refuses MAIL FROM before a successful login (530). ``receiver``: an
+    ``SmtpReceiver`` (subclass) to serve; ``options``: more aiosmtpd ``Controller``
+    options, e.g. ``tls_context`` + ``require_starttls`` or ``ssl_context`` for TLS."""
+    receiver = receiver or SmtpReceiver(user=user, password=password)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     receiver.port = sock.getsockname()[1]
     kwargs: dict[str, Any] = {"server_hostname": "golive-smtp.localhost", "ready_timeout": 10}
-    if user is not None:
+    if receiver.user is not None:
         kwargs.update(authenticator=receiver.authenticate, auth_require_tls=False,
                       auth_required=False)
+    kwargs.update(options)
     controller = _BoundController(receiver, sock, **kwargs)
     try:
         controller.start()
