@@ -73,6 +73,9 @@ def limit_hosts(items: list[ItemWork], only: tuple[str, ...]) -> list[ItemWork]:
     return [item for item in items if item.hosts]
 
 
+STEP_ORDER = ("build", "receive", "sql", "switch", "checkout", "jobs")
+
+
 @dataclass(frozen=True)
 class Resuming:
     """An interrupted deployment a plan (or run) resumes: its heads and finished steps."""
@@ -89,9 +92,12 @@ def resuming(session: Session, order: Order, stage: str) -> Resuming | None:
         return None
     names = {i.service_id: i.service.name for i in order.items}
     hosts = {h.id: h.name for h in session.scalars(select(Host))}
-    steps = tuple(f"{s.name} {names.get(s.service_id or 0, '')}"
-                  + (f"@{hosts.get(s.host_id, '')}" if s.host_id else "")
-                  for s in found.steps if s.status == "done")
+    done = sorted((STEP_ORDER.index(s.name) if s.name in STEP_ORDER else len(STEP_ORDER),
+                    names.get(s.service_id or 0, ""), hosts.get(s.host_id or 0, ""), s.name)
+                   for s in found.steps if s.status == "done")
+    # pipeline order, not finishing order: hosts receive in parallel
+    steps = tuple(f"{name} {service}" + (f"@{host}" if host else "")
+                  for _, service, host, name in done)
     return Resuming(found.id, dict(found.pinned or {}), steps)
 
 
