@@ -106,6 +106,10 @@ class Project(Base):
     freeze_dates: Mapped[list[Any]] = mapped_column(JSON, default=list)
     """Days (``2026-12-24``) or ranges (``2026-12-24..2027-01-02``) without releases."""
     delete_branch_after_release: Mapped[bool] = mapped_column(Boolean, default=False)
+    redeploy_on_push: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A git push to the branch of an order being tested redeploys it (webhooks)."""
+    push_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The push webhooks' token or HMAC secret, encrypted with the secret box."""
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
 
     services: Mapped[list[Service]] = relationship(
@@ -595,3 +599,62 @@ class NotificationAttempt(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiToken(Base):
+    """A bearer token for the API: shown once, stored as its SHA-256 only."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, to tell tokens apart in lists."""
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A login: the cookie holds a random id, the store its SHA-256 and the CSRF token."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Created)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """A failed login, counted per user name and per address to slow password guessing."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """One write through the API: who, when, what, from where, and how it ended."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(Created, default=utcnow, index=True)
+    user_name: Mapped[str] = mapped_column(String(100), default="")
+    address: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500), default="")
+    project: Mapped[str] = mapped_column(String(100), default="", index=True)
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The request's parameters, secrets masked."""
