@@ -11,12 +11,16 @@ module that calls the library.
     │   ├── PermissionDenied        the acting user lacks the role the action needs
     │   ├── Busy                    a lock or lane is held by another order (names it)
     │   ├── OutsideWindow           a release outside the project's release windows
-    │   └── Unverified              main moved since staging; names the commits
+    │   ├── Unverified              main moved since staging; names the commits
+    │   ├── NotAuthenticated        the API was called without a valid session or token
+    │   ├── LoginRefused            wrong user or password, or too many failed logins
+    │   └── CsrfRefused             a cookie-authenticated write without its CSRF token
     ├── InputError                  exit 2: bad usage or input
     │   ├── ConfigError             golive.yaml: file, line, field path
     │   └── NotFound                an unknown order, project, user, ...
     ├── SecretError                 the secret key is missing or does not match
     ├── StoreError                  the store could not be opened or written
+    ├── RemoteError                 the server (GOLIVE_URL) answered with an error
     └── DeployError                 a deployment step failed; carries service / host
         ├── GitError                a git command failed
         │   ├── BranchNotFound      the order's branch is not in the repository
@@ -86,6 +90,23 @@ class Unverified(RefusedError):
         self.commits = commits
 
 
+class NotAuthenticated(RefusedError):
+    pass
+
+
+class LoginRefused(RefusedError):
+    """Never says whether the user or the password was wrong; ``retry_after`` (seconds)
+    is set when failed logins were too many."""
+
+    def __init__(self, message: str, *, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CsrfRefused(RefusedError):
+    pass
+
+
 class InputError(GoliveError):
     """Bad usage or input: the user can fix it by changing what they typed."""
 
@@ -123,6 +144,17 @@ class SecretError(GoliveError):
 
 class StoreError(GoliveError):
     """The store could not be opened, migrated or written."""
+
+
+class RemoteError(GoliveError):
+    """An error the server answered with: its message and the exit code it stands for."""
+
+    def __init__(self, message: str, *, kind: str = "", exit_code: int = 1,
+                 status: int = 0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.exit_code = exit_code
+        self.status = status
 
 
 class DeployError(GoliveError):

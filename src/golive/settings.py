@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     user: str = ""
     public_url: str = ""
     """Where people reach golive (GOLIVE_PUBLIC_URL): notifications link to order pages."""
+    tasks: str = "inline"
+    """Who runs deployments for the server (GOLIVE_TASKS): ``inline`` (a thread pool in
+    the server process) or ``celery`` (agents)."""
+    url: str = ""
+    """A golive server (GOLIVE_URL): the CLI then works through its API."""
+    token: str = ""
+    """The API token the remote CLI sends (GOLIVE_TOKEN)."""
 
     @property
     def store_url(self) -> str:

@@ -23,15 +23,25 @@ NUMBER = typer.Argument(..., help="The order number.")
 def read_jobs(file: Path, option: str = "--job") -> list[JobSpec]:
     """The jobs of a YAML list file; InputError naming the file, job and field."""
     try:
+        return parse_jobs(read_job_data(file, option), str(file))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def read_job_data(file: Path, option: str = "--job") -> list[dict[str, Any]]:
+    """A job file's YAML list as it is, checked here first so that a mistake names the
+    file (the server checks it again)."""
+    try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{option} {file}: cannot read the file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{option} {file}: not valid YAML: {_yaml_problem(exc)}") from None
     try:
-        return parse_jobs(data, str(file))
+        parse_jobs(data, str(file))
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    return list(data or [])
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

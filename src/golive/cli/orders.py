@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from golive.api.schemas.orders import NewOrder, Reason, RequiredReason
 from golive.cli import deploy as deploy_cli
 from golive.cli import jobs as jobs_cli
-from golive.cli import output, views
+from golive.cli import output
 from golive.cli import sql as sql_cli
-from golive.cli.context import unit_of_work
-from golive.domain.jobs import JobSpec
-from golive.domain.workflow import Action
+from golive.cli.client import body, call
 from golive.errors import InputError
-from golive.services import orders as order_service
-from golive.services import promote
 
 app = typer.Typer(help="File deploy orders and move them through the pipeline.",
                   no_args_is_help=True)
@@ -76,20 +74,18 @@ def create(
     unknown = {name for name, _ in job_files} - {name for name, _ in branches}
     if unknown:
         raise InputError(f"--job names {', '.join(sorted(unknown))}, which is not in the order")
-    jobs: dict[str, list[JobSpec]] = {}
+    jobs: dict[str, list[dict[str, Any]]] = {}
     for name, file in job_files:
-        jobs.setdefault(name, []).extend(jobs_cli.read_jobs(Path(file)))
+        jobs.setdefault(name, []).extend(jobs_cli.read_job_data(Path(file)))
     unknown = set(no_transaction) - {name for name, _ in branches}
     if unknown:
         raise InputError(f"--no-transaction names {', '.join(sorted(unknown))}, which is not "
                          "in the order")
-    items = [order_service.ItemRequest(s, b, scripts.get(s, ""),
-                                       False if s in no_transaction else None,
-                                       tuple(jobs.get(s, ())))
-             for s, b in branches]
-    with unit_of_work() as work:
-        order = order_service.create_order(work.session, work.user, project, items, title)
-        data = views.order_detail(order)
+    order = body(NewOrder, project=project, title=title, items=[
+        {"service": s, "branch": b, "sql": scripts.get(s, ""),
+         "transaction": False if s in no_transaction else None, "jobs": jobs.get(s, [])}
+        for s, b in branches])
+    data = call("order.create", body=order)
     if as_json:
         output.print_json(data)
     else:
@@ -103,9 +99,7 @@ def list_(
     as_json: bool = JSON,
 ) -> None:
     """List orders."""
-    with unit_of_work() as work:
-        rows = [views.order_summary(o) for o in order_service.list_orders(
-            work.session, project=project or None, state=state or None, by=work.user)]
+    rows = call("order.list", project=project, state=state)
     if as_json:
         output.print_json(rows)
         return
@@ -117,8 +111,7 @@ def list_(
 @app.command()
 def show(number: int = typer.Argument(..., help="The order number."), as_json: bool = JSON) -> None:
     """Show one order: its items, statements and history."""
-    with unit_of_work() as work:
-        data = views.order_detail(order_service.readable_order(work.session, number, work.user))
+    data = call("order.show", number=number)
     if as_json:
         output.print_json(data)
         return
@@ -127,22 +120,24 @@ def show(number: int = typer.Argument(..., help="The order number."), as_json: b
     for item in data["items"]:
         output.console.print(f"  {item['service']} @ {item['branch']}: "
                              f"{len(item['statements'])} SQL statement(s)", markup=False)
-    output.table("history", ["at", "who", "action", "from", "to", "why"], [
-        [h["at"].strftime("%Y-%m-%d %H:%M:%S"), h["actor"], h["action"], h["from"], h["to"],
-         h["reason"]] for h in data["history"]])
+    _history_table("history", data["history"])
 
 
-def _move(number: int, action: Action, reason: str = "") -> None:
-    with unit_of_work() as work:
-        order = order_service.transition(work.session, number, action, work.user, reason=reason)
-        state = order.state
-    output.console.print(f"order {number}: {action.value} → {state}", markup=False)
+def _history_table(title: str, rows: list[dict[str, Any]]) -> None:
+    output.table(title, ["at", "who", "action", "from", "to", "why"], [
+        [output.when(h["at"]), h["actor"], h["action"], h["from"], h["to"], h["reason"]]
+        for h in rows])
+
+
+def _moved(data: dict[str, Any]) -> None:
+    output.console.print(f"order {data['order']}: {data['action']} → {data['state']}",
+                         markup=False)
 
 
 @app.command()
 def submit(number: int = typer.Argument(..., help="The order number.")) -> None:
     """Submit a draft order."""
-    _move(number, Action.SUBMIT)
+    _moved(call("order.submit", number=number))
 
 
 @app.command("pass")
@@ -152,31 +147,23 @@ def pass_(
 ) -> None:
     """Pass the stage the order is deployed on (tester). With the project's auto_promote, the
     deploy on the next stage starts (and is followed) at once."""
-    _move(number, Action.PASS)
-    with unit_of_work() as work:
-        promotion = promote.after_pass(work.session, number, work.user)
-        started = promotion.deployment
-        deployment_id = started.id if started is not None else 0
-        queued = started is not None and started.status == "queued"
-    if promotion.message:
-        output.console.print(f"order {number}: {promotion.message}", markup=False)
-    if deployment_id and not queued:
-        deploy_cli.run_and_follow(deployment_id, as_json)
+    data = call("order.pass", number=number)
+    _moved(data)
+    if data["message"]:
+        output.console.print(f"order {number}: {data['message']}", markup=False)
+    if data["deployment"] and not data["deployment_queued"]:
+        deploy_cli.run_and_follow(data["deployment"], as_json)
 
 
 @app.command()
 def history(number: int = typer.Argument(..., help="The order number."),
             as_json: bool = JSON) -> None:
     """Every transition, deployment, approval and take-over of the order, oldest first."""
-    with unit_of_work() as work:
-        order = order_service.readable_order(work.session, number, work.user)
-        rows = views.order_detail(order)["history"]
+    rows = call("order.history", number=number)
     if as_json:
         output.print_json(rows)
         return
-    output.table(f"order {number}", ["at", "who", "action", "from", "to", "why"], [
-        [h["at"].strftime("%Y-%m-%d %H:%M:%S"), h["actor"], h["action"], h["from"], h["to"],
-         h["reason"]] for h in rows])
+    _history_table(f"order {number}", rows)
 
 
 @app.command()
@@ -185,7 +172,7 @@ def reject(
     reason: str = typer.Option(..., "--reason", "-r", help="Why it is rejected."),
 ) -> None:
     """Reject the stage the order is deployed on, with a reason (tester)."""
-    _move(number, Action.REJECT, reason)
+    _moved(call("order.reject", number=number, body=body(RequiredReason, reason=reason)))
 
 
 @app.command()
@@ -194,4 +181,4 @@ def cancel(
     reason: str = typer.Option("", "--reason", "-r", help="Why it is cancelled."),
 ) -> None:
     """Cancel an order that is not done."""
-    _move(number, Action.CANCEL, reason)
+    _moved(call("order.cancel", number=number, body=body(Reason, reason=reason)))

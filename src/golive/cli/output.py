@@ -25,6 +25,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
 
 
+def when(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time from an operation's JSON (ISO 8601) as people read it; "" for none."""
+    if value is None or value == "":
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.strftime(fmt)
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     view = Table(title=title, title_justify="left")
     for column in columns:

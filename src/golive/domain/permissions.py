@@ -36,6 +36,7 @@ class Permission(StrEnum):
     EXPORT_CONFIG = "export_config"          # golive export (secrets as ${...})
     EXPORT_SECRETS = "export_secrets"
     TRUST_HOST_KEY = "trust_host_key"
+    READ_AUDIT = "read_audit"                # the audit log of a project (all: site admin)
 
 
 NEEDS: dict[Permission, tuple[str, ...]] = {
@@ -55,6 +56,7 @@ NEEDS: dict[Permission, tuple[str, ...]] = {
     Permission.EXPORT_CONFIG: (),
     Permission.EXPORT_SECRETS: (),
     Permission.TRUST_HOST_KEY: (),
+    Permission.READ_AUDIT: (),
 }
 
 ADMIN_ONLY = frozenset({Permission.MANAGE_USERS, Permission.APPLY_CONFIG,

@@ -1,0 +1,12 @@
+"""Every operation of the API and the CLI, one module per resource. Importing this
+package registers them all in ``api.registry.OPERATIONS``."""
+
+from golive.api.operations import (  # noqa: F401
+    deployments,
+    ledgers,
+    notify,
+    orders,
+    people,
+    pipeline,
+    settings,
+)

@@ -1,0 +1,39 @@
+"""Which values are secrets, and how they are hidden in what golive shows or records.
+
+A value is a secret when its key says so (password, secret, token, key, webhook URLs
+carry their token in the query) — checked by name, so a new field named
+``api_secret`` is masked without anyone remembering to list it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|private_key|webhook|^key$"
+                        r"|_key$|credential|authorization|cookie)", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?=@)",
+                          re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(SECRET_KEY.search(key))
+
+
+def mask_url_passwords(text: str) -> str:
+    """``scheme://user:password@host`` → ``scheme://user:***@host`` anywhere in ``text``."""
+    return URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy of ``value`` (dicts, lists, strings) with secret-named keys' values replaced
+    by ``***`` and passwords in URLs hidden."""
+    if isinstance(value, dict):
+        return {k: (MASK if is_secret_key(str(k)) and v not in (None, "", False)
+                    else mask_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_secrets(v) for v in value]
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    return value
