@@ -6,11 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
-from golive.services.runtime import Runtime, open_runtime
+from golive.api.registry import Work
+from golive.services.runtime import open_runtime
 from golive.services.users import acting_user
-from golive.store.models import User
 from golive.worker.notifier import drain
 
 
@@ -20,13 +18,6 @@ class CliState:
 
 
 STATE = CliState()
-
-
-@dataclass
-class Work:
-    runtime: Runtime
-    session: Session
-    user: User
 
 
 @contextmanager

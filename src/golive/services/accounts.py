@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from golive.domain.permissions import Permission
 from golive.errors import InputError, LoginRefused, NotFound
@@ -66,9 +66,10 @@ def first_admin_password(session: Session) -> str:
     return password
 
 
-def _failures(session: Session, column: object, value: str, since: datetime) -> int:
+def _failures(session: Session, column: InstrumentedAttribute[str], value: str,
+              since: datetime) -> int:
     return session.scalar(select(func.count(LoginAttempt.id)).where(
-        column == value, LoginAttempt.at >= since)) or 0  # type: ignore[operator]
+        column == value, LoginAttempt.at >= since)) or 0
 
 
 def check_password(session: Session, name: str, password: str, address: str,
