@@ -162,6 +162,7 @@ def _apply_project(ctx: _Context, index: int, spec: ProjectSpec) -> None:
     if not same:
         for key, value in fields.items():
             setattr(row, key, value)
+    same = _apply_push_secret(ctx, row, spec) and same
     _record(ctx, "project", spec.name, is_new, same)
     _apply_members(ctx, row, spec)
     loc: Loc = ("projects", index)
@@ -170,6 +171,15 @@ def _apply_project(ctx: _Context, index: int, spec: ProjectSpec) -> None:
     for s_index, service in enumerate(spec.services):
         _apply_service(ctx, row, s_index, service)
     _prune_project_children(ctx, row, spec)
+
+
+def _apply_push_secret(ctx: _Context, project: Project, spec: ProjectSpec) -> bool:
+    """Seal the push webhooks' secret when it changed; whether it was the same."""
+    stored = ctx.box.open(project.push_secret_enc) if project.push_secret_enc else ""
+    if stored == spec.push_secret:
+        return True
+    project.push_secret_enc = ctx.box.seal(spec.push_secret) if spec.push_secret else None
+    return False
 
 
 def _user(ctx: _Context, name: str) -> User:

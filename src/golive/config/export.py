@@ -103,7 +103,7 @@ def member_specs(project: Project) -> list[MemberSpec]:
 
 
 PROJECT_SETTINGS = ("stages", "auto_promote", "auto_release", "release_windows",
-                    "release_timezone", "delete_branch_after_release")
+                    "release_timezone", "delete_branch_after_release", "redeploy_on_push")
 
 
 def project_fields(project: Project) -> dict[str, Any]:
@@ -127,6 +127,7 @@ def project_spec(project: Project, box: SecretBox) -> ProjectSpec:
     fields["freeze"] = fields.pop("freeze_dates")
     return ProjectSpec(
         name=project.name, **fields,
+        push_secret=box.open(project.push_secret_enc) if project.push_secret_enc else "",
         notify=[channel_spec(c, box) for c in project.channels],
         members=member_specs(project),
         services=[service_spec(s) for s in project.services],
@@ -167,6 +168,8 @@ def _hide_secrets(session: Session, config: GoliveConfig) -> None:
             db.url = hidden.render_as_string(hide_password=False).replace(
                 "__PLACEHOLDER__", placeholder("db", db.name, "password"))
     for project in config.projects:
+        if project.push_secret:  # no template is kept for it: always a placeholder
+            project.push_secret = placeholder("project", project.name, "push_secret")
         channels = {c.name: c for c in session.scalars(
             select(Channel).join(Project).where(Project.name == project.name))}
         for channel in project.notify:

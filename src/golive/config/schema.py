@@ -192,6 +192,8 @@ class ProjectSpec(Spec):
     release_timezone: str = Field(default="UTC", max_length=64)
     freeze: list[str] = Field(default_factory=list)
     delete_branch_after_release: bool = False
+    redeploy_on_push: bool = False
+    push_secret: str = ""
     notify: list[ChannelSpec] = Field(default_factory=list)
     members: list[MemberSpec] = Field(default_factory=list)
     services: list[ServiceSpec] = Field(default_factory=list)

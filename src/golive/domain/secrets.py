@@ -13,6 +13,10 @@ from typing import Any
 MASK = "***"
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|private_key|webhook|^key$"
                         r"|_key$|credential|authorization|cookie)", re.IGNORECASE)
+KEYED_VALUE = re.compile(
+    r"(?P<head>[\w-]*(password|passwd|secret|token|webhook|api_key|private_key)[\w-]*"
+    r"[\"']?\s*[:=]\s*)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,}\]]+)", re.IGNORECASE)
+"""``secret: value`` / ``"token": "value"`` / ``password=value`` inside a text (YAML)."""
 URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?=@)",
                           re.IGNORECASE)
 
@@ -26,6 +30,15 @@ def mask_url_passwords(text: str) -> str:
     return URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
 
 
+def mask_text(text: str) -> str:
+    """Passwords in URLs and the values of secret-named keys in ``text`` (a YAML file, a
+    JSON fragment) replaced by ``***``; ``${VAR}`` references are kept, they hide nothing."""
+    text = mask_url_passwords(text)
+    return KEYED_VALUE.sub(
+        lambda m: m.group(0) if m.group("value").strip("\"'").startswith("${")
+        else m.group("head") + MASK, text)
+
+
 def mask_secrets(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, strings) with secret-named keys' values replaced
     by ``***`` and passwords in URLs hidden."""
@@ -35,5 +48,5 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
     if isinstance(value, str):
-        return mask_url_passwords(value)
+        return mask_text(value)
     return value

@@ -37,8 +37,9 @@ from golive.store.models import (
     utcnow,
 )
 
-AUTOMATIC_SETTINGS = ("auto_promote", "auto_release")
-"""The project settings that may deploy or release on their own, after a pass."""
+AUTOMATIC_SETTINGS = ("auto_promote", "auto_release", "redeploy_on_push")
+"""The project settings that may deploy or release on their own: after a pass, or (with
+redeploy_on_push) after a push to the branch of an order being tested."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def _decided(session: Session, order: Order, action: str, by: User | None,
              stage: str | None, reason: str, policy: str = "",
              also: tuple[str, ...] = ()) -> tuple[Actor, str]:
     """(actor, target state), or the refusal raised as TransitionRefused/PermissionDenied.
-    ``policy`` names the project setting acting (auto_promote, auto_release)."""
+    ``policy`` names the project setting acting (one of AUTOMATIC_SETTINGS)."""
     stages = tuple(order.project.stages)
     actor: Actor = SYSTEM_ACTOR if by is None else actor_for(session, by, order.project)
     if policy:

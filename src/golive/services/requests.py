@@ -81,6 +81,11 @@ def interrupted_on(session: Session, order_id: int, stage: str) -> Deployment | 
     return latest
 
 
+POLICY_REASONS = {"auto_promote": "after {by}'s pass", "auto_release": "after {by}'s pass",
+                  "redeploy_on_push": "a push to the order's branch"}
+"""Why an automatic policy moved the order, for its history."""
+
+
 def request_deployment(session: Session, order_id: int, by: User, *, stage: str | None = None,
                        ask: Ask | None = None, **options: Any) -> Deployment:
     """Check everything and write the deployment record (the caller commits).
@@ -162,7 +167,7 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
     if canary:
         _check_canary_hosts(order, target, preview, tuple(deployment.only_hosts))
     else:
-        reason = f"after {by.name}'s pass" if policy else ""
+        reason = POLICY_REASONS.get(policy, "").format(by=by.name)
         order = transition(session, order.id, deployment.action, by, stage=target,
                            reason=reason, policy=policy, also=also)
     chosen = lanes.take_lane(session, order, target, by, requested=lane, take_over=take_over)
