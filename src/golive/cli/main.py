@@ -11,7 +11,7 @@ import sys
 import typer
 
 from golive import __version__
-from golive.cli import config, demo, hosts, notify, orders, pipeline, sql, users
+from golive.cli import config, demo, hosts, notify, orders, pipeline, server, sql, tokens, users
 from golive.cli.context import STATE
 from golive.cli.output import error
 from golive.errors import GoliveError
@@ -25,6 +25,8 @@ app = typer.Typer(
 app.add_typer(orders.app, name="order")
 app.add_typer(users.users, name="user")
 app.add_typer(users.members, name="member")
+app.add_typer(tokens.app, name="token")
+app.add_typer(config.projects, name="project")
 app.add_typer(hosts.app, name="host")
 app.add_typer(sql.app, name="sql")
 app.add_typer(pipeline.lanes, name="lane")
@@ -33,7 +35,9 @@ app.command("board")(pipeline.board)
 app.command("scheduler")(pipeline.scheduler_command)
 app.command("apply")(config.apply)
 app.command("export")(config.export)
+app.command("audit")(users.audit)
 app.command("demo")(demo.demo)
+app.command("server")(server.server)
 
 
 def _version(value: bool) -> None:

@@ -1,15 +1,21 @@
-"""`golive user ...` and `golive member ...`"""
+"""`golive user ...`, `golive member ...` and `golive audit`: each calls an operation
+(``api/operations/people.py``) here or on the server and prints what it returns."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from golive.cli import output, views
-from golive.cli.context import unit_of_work
-from golive.services import users as user_service
+from golive.api.schemas.people import NewMember, NewPassword, NewUser, ProfileChanges
+from golive.cli import output
+from golive.cli.client import body, call
+from golive.errors import InputError
 
 users = typer.Typer(help="Manage users (site admins).", no_args_is_help=True)
 members = typer.Typer(help="Give users roles in projects.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON with stable field names.")
 
 
 @users.command("add")
@@ -22,9 +28,8 @@ def add(
     language: str = typer.Option("en", "--language", help="en or zh_CN."),
 ) -> None:
     """Add a user."""
-    with unit_of_work() as work:
-        user_service.add_user(work.session, work.user, name, admin=admin, email=email,
-                              mobile=mobile, display_name=display_name, language=language)
+    call("user.add", body=body(NewUser, name=name, admin=admin, email=email, mobile=mobile,
+                               display_name=display_name, language=language))
     output.console.print(f"user {name} added", markup=False)
 
 
@@ -44,8 +49,7 @@ def set_profile(
              "dingtalk_id": dingtalk_id, "feishu_id": feishu_id,
              "display_name": display_name, "language": language}
     changes = {k: v for k, v in given.items() if v is not None}
-    with unit_of_work() as work:
-        user_service.update_profile(work.session, work.user, name, changes)
+    call("user.update", user=name, body=body(ProfileChanges, **changes))
     output.console.print(f"user {name}: {', '.join(sorted(changes)) or 'nothing'} changed",
                          markup=False)
 
@@ -53,14 +57,37 @@ def set_profile(
 @users.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List users."""
-    with unit_of_work() as work:
-        rows = [views.user_view(u) for u in user_service.list_users(work.session)]
+    rows = call("user.list")
     if as_json:
         output.print_json(rows)
         return
     output.table("users", ["name", "display name", "email", "mobile", "admin"], [
         [r["name"], r["display_name"], r["email"], r["mobile"], "yes" if r["is_admin"] else ""]
         for r in rows])
+
+
+def _read_password(name: str, from_stdin: bool) -> str:
+    """The new password: from standard input (scripts), or typed twice without echo."""
+    if not from_stdin:
+        return str(typer.prompt(f"New password for {name}", hide_input=True,
+                                confirmation_prompt=True))
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InputError("--password-stdin: standard input holds no password")
+    return password
+
+
+@users.command("password")
+def password(
+    name: str = typer.Argument(..., help="The user (yourself, or anyone for a site admin)."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard "
+        "input instead of prompting."),
+) -> None:
+    """Set a user's password (they log in to the web UI with it); their sessions end."""
+    data = call("user.password", user=name,
+                body=body(NewPassword, password=_read_password(name, password_stdin)))
+    output.console.print(data["message"], markup=False)
 
 
 @members.command("add")
@@ -71,7 +98,36 @@ def member_add(
                                    help="owner, developer, tester or releaser; repeatable."),
 ) -> None:
     """Give a user one or more roles in a project (project owner or site admin)."""
-    with unit_of_work() as work:
-        for one in role:
-            user_service.add_member(work.session, work.user, project, user, one)
+    call("member.add", project=project, body=body(NewMember, user=user, roles=role))
     output.console.print(f"{user} is {', '.join(role)} in {project}", markup=False)
+
+
+@members.command("list")
+def member_list(
+    project: str = typer.Option(..., "-p", "--project", help="The project."),
+    as_json: bool = JSON,
+) -> None:
+    """The project's members and their roles (any member of the project)."""
+    rows = call("member.list", project=project)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.table(f"members of {project}", ["user", "display name", "roles"], [
+        [r["user"], r["display_name"], ", ".join(r["roles"])] for r in rows])
+
+
+def audit(
+    project: str = typer.Option("", "-p", "--project", help="Only this project's entries."),
+    limit: int = typer.Option(50, "--limit", "-n", help="How many entries (at most 1000)."),
+    as_json: bool = JSON,
+) -> None:
+    """The audit log, newest first: every write through the API, refused ones too (a
+    project's owners read its entries, site admins all)."""
+    rows = call("audit.list", project=project, limit=limit)
+    if as_json:
+        output.print_json(rows)
+        return
+    output.table("audit log", ["at", "user", "address", "action", "target", "project",
+                               "status"], [
+        [output.when(r["at"]), r["user"], r["address"], r["action"], r["target"],
+         r["project"], r["status"]] for r in rows])
