@@ -1,4 +1,4 @@
-"""`golive order job add|list` and reading job files for `order create --job`."""
+"""`golive order job add|remove|list` and reading job files for `order create --job`."""
 
 from __future__ import annotations
 
@@ -7,25 +7,15 @@ from typing import Any
 
 import typer
 import yaml
-from sqlalchemy import select
 
+from golive.api.schemas.ledgers import JobList
 from golive.cli import output
-from golive.cli.context import unit_of_work
-from golive.domain.jobs import JobSpec, parse_jobs
+from golive.cli.client import body, call
+from golive.domain.jobs import parse_jobs
 from golive.errors import InputError
-from golive.services.orders import readable_order, remove_job, set_jobs
-from golive.store.models import Host, JobLedger
 
 app = typer.Typer(help="An order's jobs on job hosts.", no_args_is_help=True)
 NUMBER = typer.Argument(..., help="The order number.")
-
-
-def read_jobs(file: Path, option: str = "--job") -> list[JobSpec]:
-    """The jobs of a YAML list file; InputError naming the file, job and field."""
-    try:
-        return parse_jobs(read_job_data(file, option), str(file))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 def read_job_data(file: Path, option: str = "--job") -> list[dict[str, Any]]:
@@ -60,11 +50,9 @@ def add(
     file: Path = typer.Option(..., "-f", "--file", help="A YAML list of jobs."),
 ) -> None:
     """Add jobs to a service of the order, or change them (by name)."""
-    jobs = read_jobs(file, "--file")
-    with unit_of_work() as work:
-        item = set_jobs(work.session, number, service, jobs, work.user)
-        count = len(item.jobs)
-    output.console.print(f"order {number}: {service} has {count} job(s)", markup=False)
+    jobs = body(JobList, jobs=read_job_data(file, "--file"))
+    done = call("job.add", number=number, service=service, body=jobs)
+    output.console.print(f"order {number}: {service} has {done['jobs']} job(s)", markup=False)
 
 
 @app.command("remove")
@@ -74,8 +62,7 @@ def remove(
     name: str = typer.Argument(..., help="The job."),
 ) -> None:
     """Take a job out of the order; hosts keep it until a deploy with --prune-jobs."""
-    with unit_of_work() as work:
-        remove_job(work.session, number, service, name, work.user)
+    call("job.remove", number=number, service=service, job=name)
     output.console.print(f"order {number}: job {name} of {service} removed; job hosts keep "
                          "it until a deploy with --prune-jobs", markup=False)
 
@@ -84,22 +71,7 @@ def remove(
 def list_(number: int = NUMBER,
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The order's jobs, and where the job ledger says each was created."""
-    with unit_of_work() as work:
-        order = readable_order(work.session, number, work.user)
-        rows: list[dict[str, Any]] = []
-        for item in order.items:
-            for job in item.jobs:
-                ledger = work.session.execute(
-                    select(JobLedger, Host.name).join(Host, Host.id == JobLedger.host_id)
-                    .where(JobLedger.service_id == item.service_id,
-                           JobLedger.job_name == job.name)).all()
-                rows.append({
-                    "service": item.service.name, "name": job.name, "kind": job.kind,
-                    "spec": job.spec,
-                    "hosts": [{"stage": row.stage, "host": host, "created_at": row.created_at,
-                               "reloaded_at": row.reloaded_at,
-                               "created_by_order": row.created_by_order_id}
-                              for row, host in ledger]})
+    rows = call("job.list", number=number)
     if as_json:
         output.print_json(rows)
         return

@@ -4,17 +4,14 @@ the orders — who is on which stage and lane, and the releases waiting for a wi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Any
 
 import typer
 
 from golive.cli import output
-from golive.cli.context import unit_of_work
-from golive.services import lanes as lane_service
-from golive.services import occupancy, scheduler
+from golive.cli.client import call, local_only
+from golive.services import scheduler
 from golive.services.runtime import Runtime, open_runtime
-from golive.services.users import get_project
 from golive.worker.inline import InlineRunner
 from golive.worker.notifier import drain, sender
 
@@ -28,44 +25,42 @@ lanes = typer.Typer(help="The lanes of stages, and the orders holding them.",
 def board(project: str = PROJECT, as_json: bool = JSON) -> None:
     """Per project, stage and lane: which order and branch each service serves now, who
     holds each lane, and the open orders whose main branch moved."""
-    with unit_of_work() as work:
-        boards = occupancy.board(work.session, work.user, project)
+    boards = call("board.show", project=project)
     if as_json:
-        output.print_json([asdict(b) for b in boards])
+        output.print_json(boards)
         return
     for one in boards:
-        output.table(f"{one.project}: {' → '.join(one.stages)}",
+        output.table(f"{one['project']}: {' → '.join(one['stages'])}",
                      ["stage", "lane", "service", "order", "branch", "commit", "since",
                       "lane held by"],
-                     [_slot_row(s) for s in one.slots])
-        flagged = [o for o in one.open_orders if o.main_moved]
+                     [_slot_row(s) for s in one["slots"]])
+        flagged = [o for o in one["open_orders"] if o["main_moved"]]
         if flagged:
             output.table("main moved", ["order", "state", "title", "what"], [
-                [o.order_id, o.state, o.title, "; ".join(o.main_moved)] for o in flagged])
+                [o["order_id"], o["state"], o["title"], "; ".join(o["main_moved"])]
+                for o in flagged])
 
 
-def _slot_row(slot: occupancy.Slot) -> list[Any]:
-    order = f"#{slot.order_id}" if slot.order_id else "-"
-    since = slot.since.strftime("%m-%d %H:%M") if slot.since else "-"
-    note = f" ({slot.note})" if slot.note else ""
-    held = f"#{slot.held_by_order}" if slot.held_by_order else "-"
-    return [slot.stage, slot.lane or "-", slot.service, order + note, slot.branch or "-",
-            slot.commit[:8] or "-", since, held]
+def _slot_row(slot: dict[str, Any]) -> list[Any]:
+    order = f"#{slot['order_id']}" if slot["order_id"] else "-"
+    since = output.when(slot["since"], "%m-%d %H:%M") or "-"
+    note = f" ({slot['note']})" if slot["note"] else ""
+    held = f"#{slot['held_by_order']}" if slot["held_by_order"] else "-"
+    return [slot["stage"], slot["lane"] or "-", slot["service"], order + note,
+            slot["branch"] or "-", slot["commit"][:8] or "-", since, held]
 
 
 @lanes.command("list")
 def list_lanes(project: str = typer.Option(..., "-p", "--project", help="The project."),
                as_json: bool = JSON) -> None:
     """The held lanes of a project's stages."""
-    with unit_of_work() as work:
-        holds = lane_service.list_holds(work.session, get_project(work.session, project).id)
-        rows = [{"stage": h.stage, "lane": h.lane, "order": h.order_id, "held_by": h.held_by,
-                 "since": h.held_since} for h in holds]
+    rows = call("lane.list", project=project)
     if as_json:
         output.print_json(rows)
         return
     output.table(f"lanes held in {project}", ["stage", "lane", "order", "by", "since"], [
-        [r["stage"], r["lane"], r["order"], r["held_by"], f"{r['since']:%Y-%m-%d %H:%M}"]
+        [r["stage"], r["lane"], r["order"], r["held_by"], output.when(r["since"],
+                                                                      "%Y-%m-%d %H:%M")]
         for r in rows])
 
 
@@ -76,10 +71,9 @@ def release_lane(
     project: str = typer.Option(..., "-p", "--project", help="The project."),
 ) -> None:
     """Free a lane an order holds (tester or owner); the order is told in its history."""
-    with unit_of_work() as work:
-        order_id = lane_service.release_lane(work.session, project, stage, lane, work.user)
-    output.console.print(f"lane {lane} of {stage} released (it was held by order {order_id})",
-                         markup=False)
+    done = call("lane.release", project=project, stage=stage, lane=lane)
+    output.console.print(f"lane {lane} of {stage} released (it was held by order "
+                         f"{done['order']})", markup=False)
 
 
 def scheduler_command(
@@ -88,6 +82,7 @@ def scheduler_command(
     every: float = typer.Option(30.0, "--every", min=1.0, help="Seconds between looks."),
 ) -> None:
     """Start releases queued for a release window once the window opens."""
+    local_only("scheduler")
     runtime = open_runtime()
     runner = InlineRunner(runtime)
     try:

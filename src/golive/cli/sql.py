@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
-from sqlalchemy import select
 
+from golive.api.schemas.ledgers import SqlResolution, SqlScript
 from golive.cli import output
-from golive.cli.context import unit_of_work
+from golive.cli.client import body, call
 from golive.errors import InputError
-from golive.services import sqlops
-from golive.services.orders import readable_order
-from golive.store.models import SqlExecution, TargetDatabase
 
 app = typer.Typer(help="An order's SQL: its ledger, and settling unknown statements.",
                   no_args_is_help=True)
@@ -24,22 +20,7 @@ NUMBER = typer.Argument(..., help="The order number.")
 def list_(number: int = NUMBER,
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Each statement of the order and what the ledger says of it on each database."""
-    with unit_of_work() as work:
-        order = readable_order(work.session, number, work.user)
-        names = {d.id: d.name for d in work.session.scalars(select(TargetDatabase))}
-        rows: list[dict[str, Any]] = []
-        for item in order.items:
-            for stmt in item.statements:
-                runs = work.session.scalars(select(SqlExecution).where(
-                    SqlExecution.statement_id == stmt.id).order_by(SqlExecution.id))
-                rows.append({
-                    "statement": f"{item.service.name}:{stmt.position + 1}",
-                    "checksum": stmt.checksum, "text": stmt.text,
-                    "executions": [{"database": names.get(r.database_id, ""), "stage": r.stage,
-                                    "status": r.status, "by": r.executed_by,
-                                    "at": r.started_at, "duration_ms": r.duration_ms,
-                                    "rows": r.rows_affected, "message": r.message}
-                                   for r in runs]})
+    rows = call("sql.list", number=number)
     if as_json:
         output.print_json(rows)
         return
@@ -59,19 +40,18 @@ def resolve(
     database: str = typer.Option("", "--database", help="Only on this database."),
 ) -> None:
     """Settle a statement left unknown by a run that died (owner or releaser)."""
-    with unit_of_work() as work:
-        done = sqlops.resolve(work.session, number, statement, outcome, work.user, database)
-    output.console.print(f"order {number}: statement {done.statement} on "
-                         f"{', '.join(done.databases)} resolved as {done.outcome}",
+    how = body(SqlResolution, **{"as": outcome, "database": database})
+    done = call("sql.resolve", number=number, statement=statement, body=how)
+    output.console.print(f"order {number}: statement {done['statement']} on "
+                         f"{', '.join(done['databases'])} resolved as {done['outcome']}",
                          markup=False)
 
 
 def approve_sql(number: int = NUMBER) -> None:
     """Approve the order's SQL past the review rules (owner or releaser)."""
-    with unit_of_work() as work:
-        order = sqlops.approve_sql(work.session, number, work.user)
-        count = len(order.sql_approved_checksums)
-    output.console.print(f"order {number}: {count} statement(s) approved", markup=False)
+    done = call("order.approve_sql", number=number)
+    output.console.print(f"order {number}: {done['approved']} statement(s) approved",
+                         markup=False)
 
 
 def set_sql(
@@ -84,6 +64,7 @@ def set_sql(
         script = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--file {file}: cannot read the file: {exc.strerror}") from None
-    with unit_of_work() as work:
-        count = sqlops.replace_sql(work.session, number, service, script, work.user)
-    output.console.print(f"order {number}: {service} has {count} statement(s)", markup=False)
+    done = call("order.set_sql", number=number, service=service,
+                body=body(SqlScript, sql=script))
+    output.console.print(f"order {number}: {service} has {done['statements']} statement(s)",
+                         markup=False)
