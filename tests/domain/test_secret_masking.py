@@ -17,9 +17,15 @@ from golive.domain.secrets import MASK, mask_secrets, mask_text
     ('{"token": "glv_x"}', f'{{"token": {MASK}}}'),
     ("secret: ${DINGTALK_SECRET}", "secret: ${DINGTALK_SECRET}"),
     ("webhook: https://oapi.example/robot/send?access_token=zz", f"webhook: {MASK}"),
-    ("password=hunter2 and more", f"password={MASK} and more"),
+    ("password=hunter2 and more", f"password={MASK}"),  # rather too much than too little
     ("UPDATE t SET a = 1 WHERE id = 2", "UPDATE t SET a = 1 WHERE id = 2"),
     ("build: make dist", "build: make dist"),
+    ("  password: correct horse staple\n  user: u", f"  password: {MASK}\n  user: u"),
+    ("- password: a,b c", f"- password: {MASK}"),
+    ("key:\n  private_key: |\n    -----BEGIN KEY-----\n    abc\n  user: deploy\n",
+     f"key:\n  private_key: {MASK}\n  user: deploy\n"),
+    ("  - {type: dingtalk, secret: abc def, name: x}",
+     f"  - {{type: dingtalk, secret: {MASK}, name: x}}"),
 ])
 def test_mask_text(text: str, expected: str) -> None:
     assert mask_text(text) == expected

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from golive import __version__
@@ -29,6 +30,7 @@ from golive.worker.inline import InlineRunner
 from golive.worker.notifier import sender
 
 API = "/api/v1"
+REQUEST_THREADS = 16
 SCHEDULER_EVERY = 30.0
 
 
@@ -39,6 +41,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # fewer request threads than anyio's 40: they share one GIL, and each query of a
+        # request waits behind every other busy thread (bench/api_load.py)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         with ExitStack() as stack:
             live = runtime or open_runtime(settings or get_settings())
             if runtime is None:

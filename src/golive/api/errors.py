@@ -16,8 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from golive import errors
+from golive.domain.secrets import mask_text
 
 
 class ErrorDetail(BaseModel):
@@ -48,6 +50,7 @@ STATUS: list[tuple[type[errors.GoliveError], int]] = [
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": why} for code, why in (
+        (400, "the body is not valid JSON"),
         (401, "not logged in, or the token is unknown, revoked or expired"),
         (403, "the acting user may not do this (the roles needed are named)"),
         (404, "no such order, project, user, deployment, ..."),
@@ -63,7 +66,8 @@ def status_of(exc: errors.GoliveError) -> int:
 
 
 def body_of(exc: errors.GoliveError) -> dict[str, Any]:
-    detail: dict[str, Any] = {"kind": type(exc).__name__, "message": exc.message,
+    # a message may quote a command or a repository URL: no password leaves the server
+    detail: dict[str, Any] = {"kind": type(exc).__name__, "message": mask_text(exc.message),
                               "exit_code": exc.exit_code}
     if isinstance(exc, errors.Busy):
         detail["order_id"] = exc.order_id
@@ -95,6 +99,17 @@ def _invalid(_: Request, exc: Exception) -> JSONResponse:
                                    "exit_code": 2, "fields": fields}}, status_code=422)
 
 
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (no such route, method not allowed, a body that is not
+    JSON) in golive's error shape."""
+    assert isinstance(exc, HTTPException)
+    kind = "NotFound" if exc.status_code == 404 else "InputError"
+    return JSONResponse({"error": {"kind": kind, "message": str(exc.detail),
+                                   "exit_code": 2}},
+                        status_code=exc.status_code, headers=exc.headers)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.GoliveError, _golive_error)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http_error)

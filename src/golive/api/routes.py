@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,8 @@ from golive.api.registry import OPERATIONS, Operation, Work, to_json
 from golive.errors import GoliveError
 from golive.services import audit
 from golive.store.models import Order
+
+INT64 = 2**63
 
 
 def build_router() -> APIRouter:
@@ -42,11 +44,21 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
 
     parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY,
                                     annotation=Request),
-                  *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                  *(_bounded(op, p).replace(kind=inspect.Parameter.KEYWORD_ONLY)
                     for p in op.params.values())]
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     endpoint.__name__ = op.name.replace(".", "_")
     return endpoint
+
+
+def _bounded(op: Operation, param: inspect.Parameter) -> inspect.Parameter:
+    """An integer parameter limited to what every store's integer columns hold, so a huge
+    number is a 422, not a database overflow."""
+    if param.annotation is not int:
+        return param
+    where = Path if param.name in op.path_params else Query
+    limits = where(ge=-INT64, le=INT64 - 1)
+    return param.replace(annotation=Annotated[int, limits])
 
 
 def execute(request: Request, op: Operation, params: dict[str, Any]) -> JSONResponse:

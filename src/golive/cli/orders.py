@@ -96,10 +96,12 @@ def create(
 def list_(
     project: str = typer.Option("", "-p", "--project", help="Only this project."),
     state: str = typer.Option("", "--state", help="Only orders in this state."),
+    limit: int = typer.Option(100, "--limit", min=1, max=1000,
+                              help="Only the newest LIMIT orders."),
     as_json: bool = JSON,
 ) -> None:
-    """List orders."""
-    rows = call("order.list", project=project, state=state)
+    """List orders (the newest 100 unless --limit), oldest first."""
+    rows = call("order.list", project=project, state=state, limit=limit)
     if as_json:
         output.print_json(rows)
         return

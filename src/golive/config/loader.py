@@ -74,7 +74,10 @@ def _node_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
 
 def parse_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
     """The YAML document's data and the line of every value in it."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise ReaderError
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
@@ -83,7 +86,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[Loc, int]]:
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"YAML syntax error: {exc.problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}", file=file) from None
+        raise ConfigError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None
     finally:
         loader.dispose()
     lines: dict[Loc, int] = {}

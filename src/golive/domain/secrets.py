@@ -13,10 +13,20 @@ from typing import Any
 MASK = "***"
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|private_key|webhook|^key$"
                         r"|_key$|credential|authorization|cookie)", re.IGNORECASE)
+_SECRET_WORD = r"[\w-]*(?:password|passwd|secret|token|webhook|api_key|private_key)[\w-]*"
+BLOCK_SCALAR = re.compile(
+    rf"^(?P<head>(?P<indent>[ \t]*)(?:- )?{_SECRET_WORD}[\"']?[ \t]*:[ \t]*)[|>][-+0-9]*"
+    r"[ \t]*\n(?P<body>(?:(?P=indent)[ \t]+\S.*(?:\n|$)|[ \t]*\n)*)",
+    re.IGNORECASE | re.MULTILINE)
+"""``private_key: |`` and the more-indented lines that follow it (a YAML block scalar)."""
+BLOCK_VALUE = re.compile(
+    rf"^(?P<head>[ \t]*(?:- )?{_SECRET_WORD}[\"']?[ \t]*:[ \t]*)(?P<value>[^|>{{\[\s].*)$",
+    re.IGNORECASE | re.MULTILINE)
+"""``password: correct horse battery`` on a line of its own: the value runs to the end."""
 KEYED_VALUE = re.compile(
-    r"(?P<head>[\w-]*(password|passwd|secret|token|webhook|api_key|private_key)[\w-]*"
-    r"[\"']?\s*[:=]\s*)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,}\]]+)", re.IGNORECASE)
-"""``secret: value`` / ``"token": "value"`` / ``password=value`` inside a text (YAML)."""
+    rf"(?P<head>{_SECRET_WORD}[\"']?\s*[:=]\s*)"
+    r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,}\]][^,}\]\n]*)", re.IGNORECASE)
+"""``{secret: value}`` / ``"token": "value"`` / ``password=value`` inside a line."""
 URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?=@)",
                           re.IGNORECASE)
 
@@ -34,9 +44,15 @@ def mask_text(text: str) -> str:
     """Passwords in URLs and the values of secret-named keys in ``text`` (a YAML file, a
     JSON fragment) replaced by ``***``; ``${VAR}`` references are kept, they hide nothing."""
     text = mask_url_passwords(text)
-    return KEYED_VALUE.sub(
-        lambda m: m.group(0) if m.group("value").strip("\"'").startswith("${")
-        else m.group("head") + MASK, text)
+    text = BLOCK_SCALAR.sub(lambda m: f"{m.group('head')}{MASK}\n", text)
+    text = BLOCK_VALUE.sub(lambda m: _masked(m, m.group("value").rstrip()), text)
+    return KEYED_VALUE.sub(lambda m: _masked(m, m.group("value")), text)
+
+
+def _masked(match: re.Match[str], value: str) -> str:
+    if value.strip("\"' ").startswith("${") or value.strip() == MASK:
+        return match.group(0)  # a reference to a variable, or already hidden
+    return match.group("head") + MASK
 
 
 def mask_secrets(value: Any) -> Any:

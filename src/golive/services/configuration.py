@@ -11,6 +11,7 @@ from golive.config.apply import ApplyReport, apply_config
 from golive.config.export import export_config
 from golive.config.loader import load_file
 from golive.domain.permissions import Permission
+from golive.domain.secrets import mask_url_passwords
 from golive.services.users import require
 from golive.store.models import User
 from golive.store.secrets import SecretBox
@@ -30,4 +31,7 @@ def export_text(session: Session, box: SecretBox, by: User, *, with_secrets: boo
     require(session, by, None, Permission.EXPORT_CONFIG, "exporting the configuration")
     if with_secrets:
         require(session, by, None, Permission.EXPORT_SECRETS, "exporting with secrets")
-    return export_config(session, box, with_secrets=with_secrets)
+    text = export_config(session, box, with_secrets=with_secrets)
+    # a password written into a repository URL or a command is not a sealed field, but
+    # it is a secret all the same
+    return text if with_secrets else mask_url_passwords(text)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from golive.domain import messages
 from golive.domain import sql as sqlrules
@@ -71,10 +71,15 @@ def readable_order(session: Session, order_id: int, by: User) -> Order:
 
 def list_orders(
     session: Session, *, project: str | None = None, state: str | None = None,
-    by: User | None = None,
+    by: User | None = None, limit: int | None = None,
 ) -> list[Order]:
-    """Orders, oldest first; with ``by``, only those of projects ``by`` may read."""
-    query = select(Order).order_by(Order.id)
+    """Orders, oldest first (with ``limit``: the newest ``limit`` of them); with ``by``,
+    only those of projects ``by`` may read. Their items, services, project and author
+    are loaded in a few queries, not one per order."""
+    query = select(Order).options(
+        selectinload(Order.items).selectinload(OrderItem.service),
+        selectinload(Order.project), selectinload(Order.created_by))
+    query = query.order_by(Order.id.desc()).limit(limit) if limit else query.order_by(Order.id)
     if by is not None and not by.is_admin:
         query = query.where(Order.project_id.in_(
             select(Member.project_id).where(Member.user_id == by.id)))
@@ -82,7 +87,8 @@ def list_orders(
         query = query.where(Order.project_id == get_project(session, project).id)
     if state:
         query = query.where(Order.state == state)
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    return sorted(found, key=lambda order: order.id) if limit else found
 
 
 def _check_items(session: Session, project_id: int, items: list[ItemRequest]) -> list[Service]:

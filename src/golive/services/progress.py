@@ -22,8 +22,12 @@ class Reporter:
     deployment_id: int
     secrets: list[str] = field(default_factory=list)
 
+    def mask(self, text: str) -> str:
+        """``text`` as it may be stored or shown: the deployment's secrets masked."""
+        return mask_text(text, self.secrets)
+
     def log(self, text: str, *, service: str = "", host: str = "", level: str = "info") -> None:
-        clean = mask_text(text, self.secrets)
+        clean = self.mask(text)
         with self.sessions() as session:
             session.add(LogLine(deployment_id=self.deployment_id, level=level, service=service,
                                 host=host, text=clean))

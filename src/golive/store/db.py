@@ -55,6 +55,11 @@ def _enable_sqlite_foreign_keys(engine: Engine) -> None:
         cursor.close()
 
 
+POOL = {"pool_size": 20, "max_overflow": 20}
+"""Connections for the server's request threads (``api/app.py`` allows 16) plus the
+deployments' progress writers, so a request does not wait for a connection."""
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -63,10 +68,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": 30}, **POOL)
         _enable_sqlite_foreign_keys(engine)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, **POOL)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

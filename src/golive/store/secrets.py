@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from golive.domain.secrets import mask_url_passwords
 from golive.errors import SecretError
 
 MASK = "***"
@@ -78,7 +79,8 @@ def mask_url(url: str) -> str:
 
 
 def mask_text(text: str, secrets: list[str]) -> str:
-    """``text`` with every occurrence of each non-empty secret replaced by ***."""
+    """``text`` with every occurrence of each non-empty secret, and every password in a
+    URL (a repository's, a command's), replaced by ***."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
-    return text
+    return mask_url_passwords(text)

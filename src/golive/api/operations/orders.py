@@ -49,7 +49,9 @@ def create(work: Work, body: NewOrder) -> dict[str, Any]:
     items = []
     for index, item in enumerate(body.items):
         try:
-            jobs = tuple(parse_jobs(item.jobs, f"items.{index}.jobs")) if item.jobs else ()
+            # one by one: a name given twice is the service's rule (create_order says so)
+            jobs = tuple(parse_jobs([job], f"items.{index}.jobs.{k}")[0]
+                         for k, job in enumerate(item.jobs))
         except ValueError as exc:
             raise InputError(str(exc)) from None
         items.append(order_service.ItemRequest(item.service, item.branch, item.sql,
@@ -60,10 +62,15 @@ def create(work: Work, body: NewOrder) -> dict[str, Any]:
 
 
 @operation("order.list", "GET", "/orders", list[OrderSummary])
-def list_(work: Work, project: str = "", state: str = "") -> list[dict[str, Any]]:
-    """The orders the caller may read, newest first; filtered by project and state."""
+def list_(work: Work, project: str = "", state: str = "", limit: int = 100
+          ) -> list[dict[str, Any]]:
+    """The newest ``limit`` (1 to 1000) orders the caller may read, oldest first; filtered
+    by project and state."""
+    if not 1 <= limit <= 1000:
+        raise InputError(f"limit must be between 1 and 1000, not {limit}")
     return [summary(o) for o in order_service.list_orders(
-        work.session, project=project or None, state=state or None, by=work.user)]
+        work.session, project=project or None, state=state or None, by=work.user,
+        limit=limit)]
 
 
 @operation("order.show", "GET", "/orders/{number}", OrderDetail)
