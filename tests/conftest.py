@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
 
+from golive.api.app import create_app
 from golive.services.runtime import Runtime, open_runtime
 from golive.settings import get_settings
 from golive.testing.databases import BACKENDS, scratch_database
+from golive.testing.server import LiveServer, serve
 from golive.testing.sshd import SshServer, SshServerFactory, ssh_server
 
 
@@ -79,3 +82,23 @@ def sshd_factory(tmp_path: Path) -> Iterator[SshServerFactory]:
                 ssh_server(workdir, hosts, password=password, tmpfs_size=tmpfs_size))
 
         yield make
+
+
+@pytest.fixture
+def announced() -> list[str]:
+    """What the server printed at start (the first admin's password)."""
+    return []
+
+
+@pytest.fixture
+def api(sqlite_runtime: Runtime, announced: list[str]) -> Iterator[TestClient]:
+    """A client of the application (lifespan run: the inline worker and the sender too)."""
+    with TestClient(create_app(runtime=sqlite_runtime, announce=announced.append)) as client:
+        yield client
+
+
+@pytest.fixture
+def live(sqlite_runtime: Runtime, announced: list[str]) -> Iterator[LiveServer]:
+    """The application served over HTTP on 127.0.0.1."""
+    with serve(create_app(runtime=sqlite_runtime, announce=announced.append)) as server:
+        yield server

@@ -9,17 +9,15 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from golive.api.app import create_app
 from golive.cli.main import main
 from golive.services.runtime import Runtime
-from golive.testing.server import LiveServer, api_token, serve
+from golive.testing.server import LiveServer, api_token
 from golive.testing.world import local_hosts
 
 SECRETS = {"DB_PASSWORD": "db-pw-Rc51", "DINGTALK_SECRET": "SEC-Rc52",
@@ -44,13 +42,6 @@ def golive_yaml(root: Path) -> str:
                 "prod": {"path": "srv/api", "hosts": ["h1", "h2"], "database": "shop-db",
                          "batch": 1}}}]}],
     }, sort_keys=False)
-
-
-@pytest.fixture
-def live(sqlite_runtime: Runtime) -> Iterator[LiveServer]:
-    """The application served over HTTP on 127.0.0.1 (as tests/api/conftest.py's)."""
-    with serve(create_app(runtime=sqlite_runtime, announce=lambda _: None)) as server:
-        yield server
 
 
 class Cli:
