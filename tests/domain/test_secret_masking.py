@@ -13,6 +13,7 @@ from golive.domain.secrets import MASK, mask_secrets, mask_text
 @pytest.mark.parametrize(("text", "expected"), [
     ("mysql+pymysql://deploy:s3cret@10.0.0.2/shop", f"mysql+pymysql://deploy:{MASK}@10.0.0.2/shop"),
     ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ("mysql://u:${DB_PASSWORD}@h/db", "mysql://u:${DB_PASSWORD}@h/db"),  # a reference
     ("push_secret: abc123", f"push_secret: {MASK}"),
     ('{"token": "glv_x"}', f'{{"token": {MASK}}}'),
     ("secret: ${DINGTALK_SECRET}", "secret: ${DINGTALK_SECRET}"),

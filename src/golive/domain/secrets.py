@@ -37,7 +37,8 @@ def is_secret_key(key: str) -> bool:
 
 def mask_url_passwords(text: str) -> str:
     """``scheme://user:password@host`` → ``scheme://user:***@host`` anywhere in ``text``."""
-    return URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    return URL_PASSWORD.sub(lambda m: m.group(0) if m.group("pw").startswith("${")
+                            else m.group("head") + MASK, text)
 
 
 def mask_text(text: str) -> str:
