@@ -68,6 +68,9 @@ def execute(request: Request, op: Operation, params: dict[str, Any]) -> JSONResp
         try:
             user = authenticate(request, session, write=not op.reads_only)
             user_name = user.name
+            # a token's last use, written now: the operation must not start holding
+            # SQLite's write lock that its own helper sessions (locks, logs) then wait for
+            session.commit()
             work = Work(runtime, session, user)
             data = to_json(op, op.run(work, **params))
             if not op.reads_only:

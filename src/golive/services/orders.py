@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from golive.domain import messages
 from golive.domain import sql as sqlrules
@@ -31,6 +32,7 @@ from golive.store.models import (
     OrderHistory,
     OrderItem,
     OrderJob,
+    Project,
     Service,
     SqlStatement,
     User,
@@ -69,17 +71,32 @@ def readable_order(session: Session, order_id: int, by: User) -> Order:
     return order
 
 
+@dataclass(frozen=True)
+class OrderRow:
+    """An order as lists show it: read with two plain queries, no ORM objects (a list of
+    hundreds of orders is asked for often, by every member's page)."""
+
+    id: int
+    project: str
+    title: str
+    state: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    services: list[str]
+
+
 def list_orders(
     session: Session, *, project: str | None = None, state: str | None = None,
-    by: User | None = None, limit: int | None = None,
-) -> list[Order]:
-    """Orders, oldest first (with ``limit``: the newest ``limit`` of them); with ``by``,
-    only those of projects ``by`` may read. Their items, services, project and author
-    are loaded in a few queries, not one per order."""
-    query = select(Order).options(
-        selectinload(Order.items).selectinload(OrderItem.service),
-        selectinload(Order.project), selectinload(Order.created_by))
-    query = query.order_by(Order.id.desc()).limit(limit) if limit else query.order_by(Order.id)
+    by: User | None = None, limit: int = 100,
+) -> list[OrderRow]:
+    """The newest ``limit`` orders, oldest first; with ``by``, only those of projects
+    ``by`` may read."""
+    query = (select(Order.id, Project.name, Order.title, Order.state, User.name,
+                    Order.created_at, Order.updated_at)
+             .join(Project, Project.id == Order.project_id)
+             .join(User, User.id == Order.created_by_id)
+             .order_by(Order.id.desc()).limit(limit))
     if by is not None and not by.is_admin:
         query = query.where(Order.project_id.in_(
             select(Member.project_id).where(Member.user_id == by.id)))
@@ -87,8 +104,17 @@ def list_orders(
         query = query.where(Order.project_id == get_project(session, project).id)
     if state:
         query = query.where(Order.state == state)
-    found = list(session.scalars(query))
-    return sorted(found, key=lambda order: order.id) if limit else found
+    found = list(session.execute(query))
+    services: dict[int, list[str]] = {row[0]: [] for row in found}
+    if services:
+        items = session.execute(
+            select(OrderItem.order_id, Service.name, OrderItem.branch)
+            .join(Service, Service.id == OrderItem.service_id)
+            .where(OrderItem.order_id.in_(list(services)))
+            .order_by(OrderItem.order_id, OrderItem.position))
+        for order_id, service, branch in items:
+            services[order_id].append(f"{service}@{branch}")
+    return [OrderRow(*row[:7], services=services[row[0]]) for row in reversed(found)]
 
 
 def _check_items(session: Session, project_id: int, items: list[ItemRequest]) -> list[Service]:

@@ -63,14 +63,13 @@ def create(work: Work, body: NewOrder) -> dict[str, Any]:
 
 @operation("order.list", "GET", "/orders", list[OrderSummary])
 def list_(work: Work, project: str = "", state: str = "", limit: int = 100
-          ) -> list[dict[str, Any]]:
+          ) -> list[order_service.OrderRow]:
     """The newest ``limit`` (1 to 1000) orders the caller may read, oldest first; filtered
     by project and state."""
     if not 1 <= limit <= 1000:
         raise InputError(f"limit must be between 1 and 1000, not {limit}")
-    return [summary(o) for o in order_service.list_orders(
-        work.session, project=project or None, state=state or None, by=work.user,
-        limit=limit)]
+    return order_service.list_orders(work.session, project=project or None,
+                                     state=state or None, by=work.user, limit=limit)
 
 
 @operation("order.show", "GET", "/orders/{number}", OrderDetail)
