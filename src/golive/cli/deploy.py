@@ -1,26 +1,25 @@
-"""`golive order deploy|release|plan|rollback|logs`."""
+"""`golive order deploy|release|plan|rollback|resume|logs`.
+
+Each command asks for the operation with ``call`` (here or on the server, alike). A
+deployment it started is then carried out and followed: here, by the inline runner in
+this process; with a server, by the server, whose event stream the command prints.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.markup import escape
-from sqlalchemy import select
 
+from golive.api.schemas.deployments import DeployRequest, ReleaseRequest, RollbackRequest
 from golive.cli import output
-from golive.cli.context import unit_of_work
-from golive.cli.follow import deployment_view, follow, format_line
-from golive.domain.plan import Plan
-from golive.domain.workflow import Action
-from golive.errors import GoliveError, NotFound
-from golive.services import deploy as deploy_service
-from golive.services import lanes, requests
-from golive.services.orders import get_order, readable_order
-from golive.services.rollback import request_rollback
+from golive.cli.client import body, call, server
+from golive.cli.follow import follow, follow_remote, format_line
+from golive.domain.sql_review import REFUSE
+from golive.errors import GoliveError
 from golive.services.runtime import open_runtime
-from golive.store.models import Deployment, LogLine
 from golive.worker.inline import InlineRunner
 from golive.worker.notifier import drain, sender
 
@@ -41,11 +40,20 @@ TAKE_OVER = typer.Option(False, "--take-over",
                               "recorded in both orders' history).")
 
 
-def _only(hosts: str) -> tuple[str, ...]:
-    return tuple(h.strip() for h in hosts.split(",") if h.strip())
+def _only(hosts: str) -> list[str]:
+    return [h.strip() for h in hosts.split(",") if h.strip()]
 
 
-def run_and_follow(deployment_id: int, as_json: bool) -> None:
+QUEUED_FIELDS = ("id", "order", "stage", "lane", "kind", "status", "requested_by",
+                 "created_at", "started_at", "finished_at", "error", "action", "release_id",
+                 "resumes", "not_before", "policy")
+"""What `release --json` prints for a release queued for its window (docs/cli.md)."""
+RESULT_FIELDS = (*QUEUED_FIELDS, "order_state")
+"""What `deploy|release|rollback --json` print once the deployment has ended."""
+
+
+def _run_here(deployment_id: int, as_json: bool) -> None:
+    """Carry the deployment out in this process, printing its log unless ``as_json``."""
     runtime = open_runtime()
     runner = InlineRunner(runtime, workers=1)
     try:
@@ -57,43 +65,45 @@ def run_and_follow(deployment_id: int, as_json: bool) -> None:
                 follow(runtime, deployment_id, done=future.done)
             future.result()
         drain(runtime)
-        with runtime.store.session() as session:
-            deployment = session.get_one(Deployment, deployment_id)
-            view = deployment_view(deployment)
-            state = get_order(session, deployment.order_id).state
     finally:
         runner.shutdown()
         runtime.close()
-    view["order_state"] = state
+
+
+def run_and_follow(deployment_id: int, as_json: bool) -> None:
+    """Carry out the deployment here, or wait for the server to, printing its log unless
+    ``as_json``; then its result. GoliveError (exit 1) when it did not succeed."""
+    remote = server()
+    if remote is None:
+        _run_here(deployment_id, as_json)
+    else:
+        follow_remote(remote, deployment_id, quiet=as_json)
+    view = call("deployment.show", deployment_id=deployment_id)
     if as_json:
-        output.print_json(view)
+        output.print_json({key: view[key] for key in RESULT_FIELDS})
     else:
         output.console.print(f"deployment {deployment_id} {view['status']}; order "
-                             f"{view['order']} is {state}", markup=False)
+                             f"{view['order']} is {view['order_state']}", markup=False)
     if view["status"] != "succeeded":
         raise GoliveError(view["error"] or f"deployment {deployment_id} failed")
 
 
-def _start(number: int, stage: str | None, ask: requests.Ask, as_json: bool) -> None:
-    with unit_of_work() as work:
-        deployment = requests.request_deployment(work.session, number, work.user, stage=stage,
-                                                 ask=ask)
-        deployment_id, view = deployment.id, deployment_view(deployment)
+def _started(view: dict[str, Any], as_json: bool) -> None:
     if view["status"] == "queued":
         _print_queued(view, as_json)
         return
-    run_and_follow(deployment_id, as_json)
+    run_and_follow(view["id"], as_json)
 
 
 def _print_queued(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        output.print_json(view)
+        output.print_json({key: view[key] for key in QUEUED_FIELDS})
         return
+    opens = datetime.fromisoformat(view["not_before"]).astimezone(UTC)
     output.console.print(f"order {view['order']}: release queued as deployment {view['id']}; "
                          f"it starts when the release window opens at "
-                         f"{view['not_before'].astimezone(UTC):%Y-%m-%d %H:%M} UTC (`golive "
-                         "scheduler` starts "
-                         "it)", markup=False)
+                         f"{opens:%Y-%m-%d %H:%M} UTC (`golive scheduler` starts it)",
+                         markup=False)
 
 
 def deploy(
@@ -112,11 +122,10 @@ def deploy(
 ) -> None:
     """Deploy the order on a stage (iterative unless --full) and follow it. An interrupted
     deployment on that stage is resumed: what it finished is checked, not redone."""
-    ask = requests.Ask(kind="full" if full else "iterative", lane=lane,
-                       action=Action.DEPLOY.value, only_hosts=_only(hosts),
-                       pause_after_batch=pause, prune_jobs=prune, take_over=take_over,
-                       lock_wait=wait, resume=resume)
-    _start(number, stage, ask, as_json or not follow_)
+    asked = body(DeployRequest, stage=stage, full=full, lane=lane, hosts=_only(hosts),
+                 pause_after_batch=pause, prune_jobs=prune, wait=wait, take_over=take_over,
+                 resume=resume)
+    _started(call("order.deploy", number=number, body=asked), as_json or not follow_)
 
 
 def release(
@@ -133,20 +142,17 @@ def release(
     as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
-    ask = requests.Ask(kind="full" if full else "iterative", action=Action.RELEASE.value,
-                       only_hosts=_only(hosts), pause_after_batch=pause, prune_jobs=prune,
-                       lock_wait=wait, accept_unverified=accept_unverified,
-                       when_open=when_open)
-    _start(number, None, ask, as_json)
+    asked = body(ReleaseRequest, full=full, hosts=_only(hosts), pause_after_batch=pause,
+                 prune_jobs=prune, wait=wait, accept_unverified=accept_unverified,
+                 when_open=when_open)
+    _started(call("order.release", number=number, body=asked), as_json)
 
 
 def resume(number: int = NUMBER) -> None:
     """Let a deployment paused between batches switch its next batch."""
-    with unit_of_work() as work:
-        deployment = requests.resume_batches(work.session, number, work.user)
-        released = deployment.batches_released
-    output.console.print(f"order {number}: deployment {deployment.id} goes on "
-                         f"(batches let through: {released})", markup=False)
+    data = call("order.resume", number=number)
+    output.console.print(f"order {number}: deployment {data['deployment']} goes on "
+                         f"(batches let through: {data['batches_released']})", markup=False)
 
 
 def rollback(
@@ -155,52 +161,51 @@ def rollback(
     wait: float = WAIT, as_json: bool = JSON,
 ) -> None:
     """Switch the order's services back to the previous (or a kept) release. SQL is not undone."""
-    with unit_of_work() as work:
-        deployment = request_rollback(work.session, number, work.user, stage=stage,
-                                      to_release=to, lock_wait=wait)
-        deployment_id = deployment.id
-    run_and_follow(deployment_id, as_json)
+    asked = body(RollbackRequest, stage=stage, to=to, wait=wait)
+    run_and_follow(call("order.rollback", number=number, body=asked)["id"], as_json)
 
 
-def _print_review(plan: Plan, language: str) -> None:
-    for svc in plan.services:
-        for stmt in svc.statements:
-            for note in stmt.review:
-                text = note.message_zh if language == "zh_CN" else note.message_en
-                verdict = "approved" if note.approved else note.severity
+def _print_review(plan: dict[str, Any], language: str) -> None:
+    refused = False
+    for svc in plan["services"]:
+        for stmt in svc["statements"]:
+            for note in stmt["review"]:
+                text = note["message_zh"] if language == "zh_CN" else note["message_en"]
+                verdict = "approved" if note["approved"] else note["severity"]
+                refused = refused or verdict == REFUSE
                 style = "red" if verdict == "refuse" else "yellow"
                 output.console.print(
-                    f"[{style}]{svc.service}:{stmt.position + 1} {verdict} "
-                    f"({note.rule})[/]: {escape(text)}")
-    if plan.refused:
+                    f"[{style}]{svc['service']}:{stmt['position'] + 1} {verdict} "
+                    f"({note['rule']})[/]: {escape(text)}")
+    if refused:
         output.console.print(f"the deploy is refused until an owner or releaser runs "
-                             f"`golive order approve-sql {plan.order_id}`", markup=False)
+                             f"`golive order approve-sql {plan['order_id']}`", markup=False)
 
 
-def _print_plan(plan: Plan) -> None:
-    lane = f", lane {plan.lane}" if plan.lane else ""
-    output.console.print(f"plan for order {plan.order_id} on {plan.stage}{lane} ({plan.kind})",
-                         markup=False)
-    if plan.resumes:
+def _print_plan(plan: dict[str, Any]) -> None:
+    lane = f", lane {plan['lane']}" if plan["lane"] else ""
+    output.console.print(f"plan for order {plan['order_id']} on {plan['stage']}{lane} "
+                         f"({plan['kind']})", markup=False)
+    if plan["resumes"]:
         output.console.print(
-            f"resumes interrupted deployment {plan.resumes} with the commits it planned; "
-            f"{len(plan.finished_steps)} step(s) it finished are checked on the hosts, not "
-            f"redone: {', '.join(plan.finished_steps) or 'none'}", markup=False)
+            f"resumes interrupted deployment {plan['resumes']} with the commits it planned; "
+            f"{len(plan['finished_steps'])} step(s) it finished are checked on the hosts, not "
+            f"redone: {', '.join(plan['finished_steps']) or 'none'}", markup=False)
     rows: list[list[Any]] = []
-    for svc in plan.services:
-        new = svc.branch_head[:10]
-        if svc.mode == "artifact":
-            new = f"main {svc.main_head[:10]} + {svc.branch} {svc.branch_head[:10]}"
-        old = svc.old_commit[:10] or "-"
-        change = "unchanged" if svc.action == "unchanged" else f"{old} → {new}"
-        sql = ", ".join(f"#{s.position + 1} {s.action}" for s in svc.statements) or "-"
-        batches = " | ".join(",".join(b) for b in svc.batches)
-        rows.append([svc.service, svc.mode, change, batches, svc.database or "-", sql])
+    for svc in plan["services"]:
+        new = svc["branch_head"][:10]
+        if svc["mode"] == "artifact":
+            new = f"main {svc['main_head'][:10]} + {svc['branch']} {svc['branch_head'][:10]}"
+        old = svc["old_commit"][:10] or "-"
+        change = "unchanged" if svc["action"] == "unchanged" else f"{old} → {new}"
+        sql = ", ".join(f"#{s['position'] + 1} {s['action']}" for s in svc["statements"]) or "-"
+        batches = " | ".join(",".join(b) for b in svc["batches"])
+        rows.append([svc["service"], svc["mode"], change, batches, svc["database"] or "-", sql])
     output.table("services", ["service", "mode", "commit", "hosts (batches)", "database",
                               "SQL"], rows)
-    if plan.jobs:
+    if plan["jobs"]:
         output.table("jobs", ["service", "host", "job", "kind", "action"], [
-            [j.service, j.host, j.job, j.kind, j.action] for j in plan.jobs])
+            [j["service"], j["host"], j["job"], j["kind"], j["action"]] for j in plan["jobs"]])
 
 
 def plan(
@@ -210,20 +215,26 @@ def plan(
     as_json: bool = JSON,
 ) -> None:
     """Show what a deploy would do; touches no host and no database."""
-    with unit_of_work() as work:
-        order = readable_order(work.session, number, work.user)
-        target = stage or requests.natural_stage(order)
-        resume = deploy_service.resuming(work.session, order, target)
-        lane = lane or lanes.preview_lane(work.session, order, target)
-        result = deploy_service.build_plan(work.runtime, work.session, order, target,
-                                           "full" if full else "iterative", lane,
-                                           resume=resume)
-        language = work.user.language
+    result = call("order.plan", number=number, stage=stage or "", full=full, lane=lane)
+    language = result.pop("language")
     if as_json:
-        output.print_json(result.to_dict())
+        output.print_json(result)
     else:
         _print_plan(result)
         _print_review(result, language)
+
+
+def _follow_log(deployment_id: int) -> None:
+    """Print a deployment's whole log and then each new line until it ends."""
+    remote = server()
+    if remote is not None:
+        follow_remote(remote, deployment_id)
+        return
+    runtime = open_runtime()
+    try:
+        follow(runtime, deployment_id, live=False)
+    finally:
+        runtime.close()
 
 
 def logs(
@@ -234,24 +245,12 @@ def logs(
     as_json: bool = JSON,
 ) -> None:
     """Print a deployment's log."""
-    with unit_of_work() as work:
-        readable_order(work.session, number, work.user)
-        query = select(Deployment).where(Deployment.order_id == number)
-        if deployment:
-            query = query.where(Deployment.id == deployment)
-        chosen = work.session.scalars(query.order_by(Deployment.id.desc())).first()
-        if chosen is None:
-            raise NotFound("deployment of order", number)
-        deployment_id = chosen.id
-        lines = list(work.session.scalars(select(LogLine).where(
-            LogLine.deployment_id == deployment_id).order_by(LogLine.id)))
-        data = [{"at": ln.at, "level": ln.level, "service": ln.service, "host": ln.host,
-                 "text": ln.text} for ln in lines]
+    data = call("order.logs", number=number, deployment=deployment)
     if as_json:
-        output.print_json({"deployment": deployment_id, "lines": data})
+        output.print_json(data)
         return
     if follow_:
-        follow(work.runtime, deployment_id, live=False)
+        _follow_log(data["deployment"])
         return
-    for line in lines:
+    for line in data["lines"]:
         output.console.print(format_line(line), markup=False, soft_wrap=True)
