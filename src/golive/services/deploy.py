@@ -472,12 +472,12 @@ def _carry_out(runtime: Runtime, run: DeployRun) -> bool:
     except GoliveError as exc:
         discard_release(run)
         run.reporter.log(exc.message, level="error")
-        _end(runtime, deployment_id, False, exc.message,
+        _end(runtime, deployment_id, False, run.reporter.mask(exc.message),
              None if is_rollback or run.canary else Action.FAIL.value, None)
         return False
     except Exception as exc:  # a bug: keep the trace in the log, fail the deployment
         run.reporter.log("internal error:\n" + traceback.format_exc(), level="error")
-        _end(runtime, deployment_id, False, f"internal error: {exc}",
+        _end(runtime, deployment_id, False, run.reporter.mask(f"internal error: {exc}"),
              None if is_rollback or run.canary else Action.FAIL.value, None)
         return False
     finally:
