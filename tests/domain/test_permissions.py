@@ -55,6 +55,7 @@ TABLE: dict[tuple[Permission, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {
     (Permission.EXPORT_CONFIG, ()):                ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.EXPORT_SECRETS, ()):               ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.TRUST_HOST_KEY, ()):               ("-   -   -   -   Y   -    -", ("admin",)),
+    (Permission.READ_AUDIT, ()):                   ("-   -   -   Y   Y   -    -", (OWNER,)),
 }
 
 CASES = []
