@@ -1,6 +1,12 @@
 """Fan-out benchmark: one ~50 MB, ~3,000-file release to N SSH hosts, six ways (+1).
 
     .venv/bin/python bench/fanout.py [--hosts 1,5,20] [--repeat 3] [--quick]
+    .venv/bin/python bench/fanout.py --delta [--hosts 20] [--repeat 3] [--quick]
+
+``--delta`` measures instead how a one-line fix reaches N hosts that serve the previous
+release: golive's delta transfer against golive's full transfer and N parallel ``rsync
+-a --link-dest`` over ssh, with every other file's mtime kept or touched, wall, CPU and
+bytes on the wire (the "delta transfer" section below and in bench/README.md).
 
 Needs root (the test OpenSSH server adds unix users and mounts a tmpfs). Everything
 happens on 127.0.0.1: the hosts are unix users of one OpenSSH server started here
@@ -619,9 +625,500 @@ def golive_warmup(bench: Bench, counts: list[int]) -> dict[str, float]:
                 "build-duration", spent)
             facts["first_deploy"] = spent
     home = Path(os.environ["GOLIVE_HOME"])
-    (gz,) = list(home.glob("artifacts/*/*.tar.gz"))
+    (gz,) = [p for p in home.glob("artifacts/*/*.tar.gz") if p.parent.name != "deltas"]
     bench.archive, bench.zst = gz, gz.with_suffix(".zst")
     return facts
+
+
+# == delta transfer: one changed file to N hosts (issue 12) ====================================
+#
+# golive delta (the engine, the hosts' current release known) against golive full
+# (--full-transfer) and N parallel `rsync -a --link-dest=../v1` over ssh, in two variants:
+# the rebuild kept every other file's mtime, or touched them all. Bytes are counted on the
+# wire by a relay in front of sshd, in one extra untimed run per method.
+
+DELTA_METHODS = ("golive-delta", "rsync", "golive-full")
+DELTA_LABELS = {
+    "golive-delta": "golive delta (deploy: phase one + switch)",
+    "golive-full": "golive full transfer (--full-transfer)",
+    "rsync": "N x rsync -a --link-dest=../v1 over ssh",
+}
+VARIANTS = ("keep-mtime", "touch-mtime")
+TOUCH_BUILD = "find . -path ./.git -prune -o -type f -exec touch {} +"
+"""The touch variant's build command: every file gets a new mtime (golive must not care)."""
+FIX = " # fixed\n"
+DELTA_TMPFS = "9g"
+"""Room for both variants' worst moment: golive's base release and rsync's on every host,
+plus rsync's full copies when every mtime changed (20 x 108 MB each)."""
+
+
+class Relay:
+    """A TCP relay in front of sshd counting the bytes each way: the bytes column. Methods
+    run through it once, untimed (it costs CPU); the timed runs go to sshd directly."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        self.target_port, self.port, self.up, self.down = target_port, 0, 0, 0
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            async with server:
+                await server.serve_forever()
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(serve()),
+                                       name="bench-relay", daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pump(source: Any, sink: Any, upward: bool) -> None:
+            try:
+                while block := await source.read(256 * 1024):
+                    if upward:
+                        self.up += len(block)
+                    else:
+                        self.down += len(block)
+                    sink.write(block)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    sink.close()
+
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+    def reset(self) -> None:
+        self.up = self.down = 0
+
+
+@dataclass
+class DeltaSide:
+    """What the delta benchmark keeps between runs."""
+
+    bench: Bench
+    side: GoliveSide
+    origin: Path
+    n: int
+    changed: str
+    """The file the one-line fix changes (a source file of median size)."""
+    relay: Relay
+    projects: dict[str, str] = field(default_factory=dict)
+    base: dict[str, str] = field(default_factory=dict)
+    """variant → the release every host serves before a timed run (made by a full deploy)."""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, variant: str) -> str:
+        return f"srv/{variant}"
+
+
+def _pick_changed(origin: Path) -> str:
+    """The source file whose size is the median of the tree's text files."""
+    listing = _git(origin, "ls-tree", "-r", "-l", "main").splitlines()
+    sized = sorted((int(line.split()[3]), line.split("\t", 1)[1]) for line in listing
+                   if line.split("\t", 1)[1].startswith("src/"))
+    return sized[len(sized) // 2][1]
+
+
+def _one_line_fix(origin: Path, branch: str, rel: str, work: Path) -> None:
+    """Commit the fix on ``branch``: the middle line of ``rel`` gets a comment."""
+    shutil.rmtree(work, ignore_errors=True)
+    _git(origin.parent, "clone", "-q", "-b", branch, str(origin), str(work))
+    lines = (work / rel).read_text().splitlines(keepends=True)
+    middle = len(lines) // 2
+    lines[middle] = lines[middle].rstrip("\n") + FIX
+    (work / rel).write_text("".join(lines))
+    _git(work, "commit", "-q", "-am", "a one-line fix")
+    _git(work, "push", "-q", "origin", branch)
+    shutil.rmtree(work)
+
+
+def delta_setup(bench: Bench, n: int) -> DeltaSide:
+    """golive's store, the hosts, one project per variant (each on its own branch, made
+    from the feature branch) and the relay."""
+    import yaml
+
+    from golive.services import configuration, orders, users
+    from golive.services.orders import ItemRequest
+    from golive.services.runtime import open_runtime
+    from golive.settings import get_settings
+
+    origin = bench.scratch / "origin.git"
+    _git(bench.scratch, "clone", "-q", "--bare", str(bench.tree.origin), str(origin))
+    for variant in VARIANTS:
+        _git(origin, "branch", f"bench-{variant}", BRANCH)
+    home = bench.scratch / "golive-home"
+    for name in ("GOLIVE_DATABASE_URL", "GOLIVE_SECRET_KEY", "GOLIVE_USER", "GOLIVE_URL",
+                 "GOLIVE_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ["GOLIVE_HOME"] = str(home)
+    runtime = open_runtime(get_settings())
+    server = bench.server
+    hosts = [{"name": f"h{i + 1:02d}", "address": server.host, "port": server.port,
+              "user": user.name, "key": str(server.client_key)}
+             for i, user in enumerate(server.users[:n])]
+    projects = []
+    for variant in VARIANTS:
+        stage = {"mode": "artifact", "path": f"srv/{variant}", "parallel": n,
+                 "hosts": [h["name"] for h in hosts], "keep_releases": 2}
+        service = {"name": f"app-{variant}", "repo": str(origin), "main_branch": "main",
+                   "stages": {"test": stage}}
+        if variant == "touch-mtime":
+            service["build"] = TOUCH_BUILD
+        projects.append({"name": f"delta-{variant}", "stages": ["test", "prod"],
+                         "services": [service]})
+    config = bench.scratch / "golive-delta.yaml"
+    config.write_text(yaml.safe_dump({"hosts": hosts, "projects": projects}, sort_keys=False))
+    side = GoliveSide(runtime)
+    with runtime.store.session() as session:
+        admin = users.ensure_admin(session)
+        configuration.apply_file(session, runtime.box, admin, config)
+        session.commit()
+        for index, variant in enumerate(VARIANTS):
+            order = orders.create_order(session, admin, f"delta-{variant}",
+                                        [ItemRequest(f"app-{variant}", f"bench-{variant}")])
+            session.commit()
+            orders.transition(session, order.id, "submit", admin)
+            session.commit()
+            side.orders[index] = order.id
+    relay = Relay(server.port)
+    return DeltaSide(bench, side, origin, n, _pick_changed(origin), relay)
+
+
+def _golive_deploy(ds: DeltaSide, variant: str, *, full_transfer: bool) -> int:
+    from golive.services import deploy as engine
+    from golive.services import requests, users
+
+    runtime = ds.side.runtime
+    with runtime.store.session() as session:
+        deployment = requests.request_deployment(
+            session, ds.side.orders[VARIANTS.index(variant)], users.ensure_admin(session),
+            stage="test", kind="full", full_transfer=full_transfer)
+        session.commit()
+        deployment_id = deployment.id
+    ds.side.last_deployment = deployment_id
+    if not engine.run_deployment(runtime, deployment_id):
+        raise MethodFailed(f"golive deployment {deployment_id} failed: "
+                           f"{golive_error(ds.side, deployment_id)}")
+    return deployment_id
+
+
+def _cold_delta_cache() -> None:
+    """Each timed delta deploy makes its delta stream again (as the first deploy of a new
+    release does): the stream cache and the parsed manifests are dropped."""
+    from golive.services import artifacts
+
+    shutil.rmtree(Path(os.environ["GOLIVE_HOME"]) / "artifacts" / "deltas", ignore_errors=True)
+    artifacts._known.clear()
+
+
+def _golive_hosts_port(ds: DeltaSide, port: int) -> None:
+    """Point golive's hosts at sshd or at the relay (the pinned host key stays)."""
+    from sqlalchemy import update
+
+    from golive.store.models import Host
+
+    with ds.side.runtime.store.session() as session:
+        session.execute(update(Host).values(port=port))
+        session.commit()
+
+
+def _golive_current(user: Any, variant: str) -> str:
+    return os.readlink(Path(user.home) / "srv" / variant / "current").split("/")[-1]
+
+
+def _golive_reset(ds: DeltaSide, variant: str) -> None:
+    """Every host back on the base release: the run's release and manifest removed (root)."""
+    for user in ds.bench.users(ds.n):
+        base = Path(user.home) / "srv" / variant
+        rid = _golive_current(user, variant)
+        if rid == ds.base[variant]:
+            continue
+        shutil.rmtree(base / "releases" / rid)
+        for leftover in (base / "manifests").glob(f"{rid}*"):
+            leftover.unlink()
+        link = base / "current"
+        temp = base / ".current-bench"
+        os.symlink(f"releases/{ds.base[variant]}", temp)
+        os.lchown(temp, user.uid, user.gid)
+        os.replace(temp, link)
+
+
+def _verify_tree(ds: DeltaSide, root: Callable[[Any], Path], extra: int) -> None:
+    """Every host holds the fixed tree: file count, total size, and the fixed line."""
+    tree = ds.bench.tree
+    ds.bench.tree = Tree(tree.origin, tree.files, tree.bytes + extra)
+    try:
+        ds.bench.verify(ds.n, root)
+    finally:
+        ds.bench.tree = tree
+    for user in ds.bench.users(ds.n):
+        if FIX not in (root(user) / ds.changed).read_text():
+            raise MethodFailed(f"host {user.name}: {ds.changed} is not the fixed one")
+
+
+def _rsync_ssh(ds: DeltaSide, port: int) -> str:
+    server = ds.bench.server
+    return subprocess.list2cmdline([
+        "ssh", "-F", "/dev/null", "-i", str(server.client_key), "-p", str(port),
+        "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"HostKeyAlias=[{server.host}]:{server.port}", "-o", "ControlMaster=no",
+        "-o", "LogLevel=ERROR"])
+
+
+def _rsync(ds: DeltaSide, source: Path, port: int) -> None:
+    server = ds.bench.server
+    run_all([["rsync", "-a", "--link-dest=../v1", "-e", _rsync_ssh(ds, port), f"{source}/",
+              f"{user.name}@{server.host}:bench/rsync/next/"] for user in ds.bench.users(ds.n)])
+
+
+def _rsync_sources(ds: DeltaSide, variant: str) -> tuple[Path, Path]:
+    """v1 (golive's v1 archive unpacked: the same files, modes and mtimes) and v2 (a copy,
+    the one-line fix applied; for the touch variant every mtime new)."""
+    folder = ds.bench.scratch / "rsync"
+    v1, v2 = folder / "v1", folder / f"v2-{variant}"
+    if not v1.exists():
+        v1.mkdir(parents=True)
+        archive = ds.facts["v1_archive"]
+        subprocess.run(["tar", "-xzf", str(archive), "-C", str(v1)], check=True)
+    shutil.rmtree(v2, ignore_errors=True)
+    subprocess.run(["cp", "-a", str(v1), str(v2)], check=True)
+    target = v2 / ds.changed
+    lines = target.read_text().splitlines(keepends=True)
+    lines[len(lines) // 2] = lines[len(lines) // 2].rstrip("\n") + FIX
+    target.write_text("".join(lines))
+    if variant == "touch-mtime":
+        subprocess.run(["find", str(v2), "-type", "f", "-exec", "touch", "{}", "+"], check=True)
+    return v1, v2
+
+
+def _rsync_bases(ds: DeltaSide, v1: Path) -> None:
+    """Every host gets bench/rsync/v1 (a copy of v1 with its mtimes, as a first rsync would
+    leave it), untimed."""
+    for user in ds.bench.users(ds.n):
+        dest = Path(user.home) / "bench" / "rsync"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        subprocess.run(["cp", "-a", str(v1), str(dest / "v1")], check=True)
+        subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(Path(user.home) / "bench")],
+                       check=True)
+
+
+def _rsync_reset(ds: DeltaSide) -> None:
+    for user in ds.bench.users(ds.n):
+        shutil.rmtree(Path(user.home) / "bench" / "rsync" / "next", ignore_errors=True)
+
+
+@dataclass
+class DeltaResults:
+    samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    wire: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(variant, method) → bytes to the hosts, bytes back (one run through the relay)."""
+    payload: dict[tuple[str, str], int] = field(default_factory=dict)
+    """golive's own count of what it uploaded (its receive steps), summed over the hosts."""
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)
+    spans: dict[tuple[str, str], list[dict[str, float]]] = field(default_factory=dict)
+    """golive's steps: seconds from the deployment's start to the end of each kind."""
+
+    def median(self, variant: str, method: str) -> Sample | None:
+        runs = self.samples.get((variant, method))
+        if not runs or (variant, method) in self.failures:
+            return None
+        return Sample(statistics.median(s.wall for s in runs),
+                      statistics.median(s.cpu for s in runs),
+                      statistics.median(s.host_cpu for s in runs))
+
+
+def _golive_payload(ds: DeltaSide, deployment_id: int) -> int:
+    from sqlalchemy import select
+
+    from golive.store.models import DeploymentStep
+
+    with ds.side.runtime.store.session() as session:
+        return sum(int((s.data or {}).get("sent", 0)) for s in session.scalars(
+            select(DeploymentStep).where(DeploymentStep.deployment_id == deployment_id,
+                                         DeploymentStep.name == "receive")))
+
+
+def _delta_run(ds: DeltaSide, variant: str, method: str, results: DeltaResults,
+               keep: set[int], sources: tuple[Path, Path], *, wire: bool = False) -> None:
+    """One run of ``method``: timed (or through the relay for the bytes), verified, reset."""
+    key = (variant, method)
+    if key in results.failures:
+        return
+    port = ds.relay.port if wire else ds.bench.server.port
+    path = ds.path(variant)
+    golive = method.startswith("golive")
+    if method == "golive-delta":
+        _cold_delta_cache()
+    if golive:
+        _golive_hosts_port(ds, port)
+
+    def body() -> None:
+        if golive:
+            _golive_deploy(ds, variant, full_transfer=method == "golive-full")
+        else:
+            _rsync(ds, sources[1], port)
+
+    def root(u: Any) -> Path:
+        if golive:
+            return Path(u.home) / path / "current"
+        return Path(u.home) / "bench" / "rsync" / "next"
+    ds.relay.reset()
+    try:
+        sample = measure(body, ds.bench.meter, keep)
+        _verify_tree(ds, root, len(FIX) - 1)
+    except (MethodFailed, subprocess.TimeoutExpired) as exc:
+        results.failures[key] = str(exc)
+        say(f"  {variant:<12} {method:<13} FAILED: {exc}")
+    else:
+        if wire:
+            results.wire[key] = (ds.relay.up, ds.relay.down)
+            if method.startswith("golive"):
+                results.payload[key] = _golive_payload(ds, ds.side.last_deployment)
+            say(f"  {variant:<12} {method:<13} bytes to hosts {ds.relay.up / 1e6:8.3f} MB, "
+                f"back {ds.relay.down / 1e6:6.3f} MB (through the relay)")
+        else:
+            results.samples.setdefault(key, []).append(sample)
+            extra = ""
+            if golive:
+                spans = golive_steps(ds.side, ds.side.last_deployment)
+                results.spans.setdefault(key, []).append(spans)
+                extra = "  (" + ", ".join(f"{k} at {v:.2f}s" for k, v in spans.items()
+                                          if k in ("build", "receive", "switch", "end")) + ")"
+            say(f"  {variant:<12} {method:<13} wall {sample.wall:6.2f}s  control CPU "
+                f"{sample.cpu:6.2f}s  host CPU {sample.host_cpu:6.2f}s{extra}")
+    finally:
+        if method.startswith("golive"):
+            _golive_hosts_port(ds, ds.bench.server.port)
+            _golive_reset(ds, variant)
+        else:
+            _rsync_reset(ds)
+
+
+def _variant(ds: DeltaSide, variant: str, repeat: int, results: DeltaResults,
+             keep: set[int]) -> None:
+    """Base release, the fix, a warm-up, then the timed runs (golive delta and rsync
+    interleaved, then golive full), each method once more through the relay."""
+    say(f"{variant}: the base release (full deploy of v1 to {ds.n} hosts, untimed) ...")
+    started = time.perf_counter()
+    _golive_deploy(ds, variant, full_transfer=False)
+    ds.facts[f"{variant}_base_deploy"] = time.perf_counter() - started
+    users = ds.bench.users(ds.n)
+    ds.base[variant] = _golive_current(users[0], variant)
+    home = Path(os.environ["GOLIVE_HOME"])
+    if "v1_archive" not in ds.facts:
+        (gz,) = [p for p in home.glob("artifacts/*/*.tar.gz") if p.parent.name != "deltas"]
+        ds.facts["v1_archive"] = gz
+    _one_line_fix(ds.origin, f"bench-{variant}", ds.changed, ds.bench.scratch / "fix")
+    say(f"{variant}: warm-up (builds the fixed release's artifact once, untimed) ...")
+    started = time.perf_counter()
+    _golive_deploy(ds, variant, full_transfer=False)
+    ds.facts[f"{variant}_first_delta_deploy"] = time.perf_counter() - started
+    _verify_tree(ds, lambda u: Path(u.home) / ds.path(variant) / "current", len(FIX) - 1)
+    _golive_reset(ds, variant)
+    sources = _rsync_sources(ds, variant)
+    _rsync_bases(ds, sources[0])
+    pair = ["golive-delta", "rsync"]
+    for run in range(repeat):
+        for method in pair[run % 2:] + pair[:run % 2]:
+            _delta_run(ds, variant, method, results, keep, sources)
+    for method in pair:
+        _delta_run(ds, variant, method, results, keep, sources, wire=True)
+    for user in users:  # room on the tmpfs for the full releases
+        shutil.rmtree(Path(user.home) / "bench", ignore_errors=True)
+    for _ in range(repeat):
+        _delta_run(ds, variant, "golive-full", results, keep, sources)
+    _delta_run(ds, variant, "golive-full", results, keep, sources, wire=True)
+    for user in users:
+        shutil.rmtree(Path(user.home) / "srv", ignore_errors=True)
+
+
+def delta_table(results: DeltaResults, variant: str) -> tuple[list[str], dict[str, Any]]:
+    lines = [f"{variant}", f"{'method':<44} {'wall s':>7} {'ctl CPU s':>9} {'host CPU s':>10} "
+             f"{'to hosts MB':>11} {'both ways MB':>12}"]
+    summary: dict[str, Any] = {}
+    for method in DELTA_METHODS:
+        key = (variant, method)
+        if key in results.failures:
+            lines.append(f"{DELTA_LABELS[method]:<44} FAILED: {results.failures[key][-200:]}")
+            continue
+        median = results.median(variant, method)
+        up, down = results.wire.get(key, (0, 0))
+        if median is None:
+            continue
+        lines.append(f"{DELTA_LABELS[method]:<44} {median.wall:7.2f} {median.cpu:9.2f} "
+                     f"{median.host_cpu:10.2f} {up / 1e6:11.3f} {(up + down) / 1e6:12.3f}")
+        summary[method] = {"wall": median.wall, "cpu": median.cpu, "host_cpu": median.host_cpu,
+                           "bytes_up": up, "bytes_down": down,
+                           "golive_payload": results.payload.get(key)}
+    delta, rsync = summary.get("golive-delta"), summary.get("rsync")
+    if delta and rsync:
+        summary["goal"] = {"wall_ratio": delta["wall"] / rsync["wall"],
+                           "bytes_ratio": (delta["bytes_up"] + delta["bytes_down"])
+                           / max(rsync["bytes_up"] + rsync["bytes_down"], 1)}
+        met = summary["goal"]["wall_ratio"] <= 1.0 and summary["goal"]["bytes_ratio"] <= 1.0
+        lines.append(f"golive delta / rsync: wall {summary['goal']['wall_ratio']:.2f}x, bytes "
+                     f"{summary['goal']['bytes_ratio']:.2f}x — goal "
+                     f"{'MET' if met else 'NOT MET'}")
+    return lines, summary
+
+
+def main_delta(args: argparse.Namespace) -> int:
+    """The delta benchmark: N hosts (the largest --hosts), both variants."""
+    from golive.testing.sshd import ssh_server
+
+    n = max(args.counts)
+    if shutil.which("rsync") is None:
+        say("rsync is not installed: scripts/system-packages.sh installs it")
+        return 2
+    tree = test_tree()
+    results = DeltaResults()
+    started_at = datetime.now().astimezone()
+    with scratch_dir() as scratch, ssh_server(scratch / "sshd", hosts=n,
+                                              tmpfs_size=DELTA_TMPFS) as server:
+        bench = Bench(server, tree, scratch, HostMeter(server.pid))
+        ds = delta_setup(bench, n)
+        say(f"sshd on 127.0.0.1:{server.port}, {n} hosts; {tree.files} files, "
+            f"{tree.bytes / 1e6:.1f} MB; the fix changes one line of {ds.changed}; relay on "
+            f"port {ds.relay.port}")
+        for variant in VARIANTS:
+            _variant(ds, variant, args.repeat, results, {server.pid})
+        ds.side.runtime.close()
+    say("")
+    say(f"Delta results ({started_at:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, N = {n}, "
+        f"median of {args.repeat}; bytes on the wire, one run through the relay):")
+    report: dict[str, Any] = {"date": started_at.isoformat(), "cpus": os.cpu_count(), "n": n,
+                              "repeat": args.repeat, "changed": ds.changed,
+                              "facts": {k: str(v) if isinstance(v, Path) else v
+                                        for k, v in ds.facts.items()}, "variants": {}}
+    for variant in VARIANTS:
+        lines, summary = delta_table(results, variant)
+        say("")
+        for line in lines:
+            say(line)
+        report["variants"][variant] = {
+            "summary": summary,
+            "samples": {m: [s.__dict__ for s in results.samples.get((variant, m), [])]
+                        for m in DELTA_METHODS},
+            "golive_steps": {m: results.spans.get((variant, m), []) for m in DELTA_METHODS},
+            "failures": {m: why for (v, m), why in results.failures.items() if v == variant}}
+    out = args.json or CACHE / f"delta-{started_at:%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    say(f"(raw results: {out})")
+    return 0
 
 
 # == the optional tools =====================================================================
@@ -754,9 +1251,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--methods", default=",".join(ALL_METHODS),
                         help="comma-separated subset of " + ",".join(ALL_METHODS))
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--delta", action="store_true",
+                        help="the delta benchmark instead: one changed file to N hosts (the "
+                             "largest --hosts, default 20), golive delta vs golive full vs "
+                             "rsync --link-dest")
     args = parser.parse_args(argv)
     args.counts = [int(x) for x in args.hosts.split(",") if x.strip()]
     args.methods = [m for m in args.methods.split(",") if m.strip()]
+    if args.delta:
+        args.counts = [max(args.counts)] if args.hosts != "1,5,20" else [20]
+        if args.quick:
+            args.counts, args.repeat = [2], 1
+        return args
     if args.quick:
         args.counts, args.repeat = [1, 5], 1
         args.methods = [m for m in args.methods if m not in ("fabric", "ansible")]
@@ -792,6 +1298,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _stop_on_sigterm()
     _become_subreaper()
+    if args.delta:
+        return main_delta(args)
     from golive.testing.sshd import ssh_server
 
     tree = test_tree()

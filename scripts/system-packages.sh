@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mapfile -t wanted < <(grep -v '^\s*#' apt-packages.txt | grep -v '^\s*$')
+# bench/fanout.py --delta compares golive's delta transfer with `rsync --link-dest`
+wanted+=(rsync)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

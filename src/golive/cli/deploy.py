@@ -35,6 +35,9 @@ PAUSE = typer.Option(False, "--pause-after-batch",
 WAIT = typer.Option(0.0, "--wait", min=0.0,
                     help="Seconds to wait for another deployment of the same service, stage "
                          "and lane to end (default: refuse at once, naming its order).")
+FULL_TRANSFER = typer.Option(False, "--full-transfer",
+                             help="Send the whole archive to every host, not only the files "
+                                  "that changed since the release it serves.")
 TAKE_OVER = typer.Option(False, "--take-over",
                          help="Deploy onto a lane another order holds (tester or owner; "
                               "recorded in both orders' history).")
@@ -114,7 +117,7 @@ def deploy(
                                  help="Show the log as it runs (the inline runner always "
                                       "waits for the deployment)."),
     hosts: str = HOSTS, pause: bool = PAUSE, prune: bool = PRUNE, wait: float = WAIT,
-    take_over: bool = TAKE_OVER,
+    take_over: bool = TAKE_OVER, full_transfer: bool = FULL_TRANSFER,
     resume: bool = typer.Option(True, "--resume/--no-resume",
                                 help="Resume the stage's interrupted deployment (default), or "
                                      "start a new one."),
@@ -124,7 +127,7 @@ def deploy(
     deployment on that stage is resumed: what it finished is checked, not redone."""
     asked = body(DeployRequest, stage=stage, full=full, lane=lane, hosts=_only(hosts),
                  pause_after_batch=pause, prune_jobs=prune, wait=wait, take_over=take_over,
-                 resume=resume)
+                 resume=resume, full_transfer=full_transfer)
     _started(call("order.deploy", number=number, body=asked), as_json or not follow_)
 
 
@@ -139,12 +142,13 @@ def release(
     when_open: bool = typer.Option(
         False, "--when-open",
         help="Outside the release windows: queue the release for the next window."),
+    full_transfer: bool = FULL_TRANSFER,
     as_json: bool = JSON,
 ) -> None:
     """Deploy the order on the last stage (prod) and follow it."""
     asked = body(ReleaseRequest, full=full, hosts=_only(hosts), pause_after_batch=pause,
                  prune_jobs=prune, wait=wait, accept_unverified=accept_unverified,
-                 when_open=when_open)
+                 when_open=when_open, full_transfer=full_transfer)
     _started(call("order.release", number=number, body=asked), as_json)
 
 

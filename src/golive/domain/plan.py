@@ -4,6 +4,10 @@ Given the branch heads, the commit ledger and the SQL ledger, ``make_plan`` says
 for each service whether it deploys (and from which commit to which), which of its
 statements run or are skipped, and the hosts in their batches. It touches
 nothing; the engine carries a plan out and tests compare plans as data.
+
+When asked (``services.deploy.build_plan(..., estimate_transfer=True)``), each artifact
+service that deploys also carries a ``TransferPlan``: the bytes phase one would send,
+by delta from the release the stage serves now or as the whole archive.
 """
 
 from __future__ import annotations
@@ -80,6 +84,53 @@ class StatementPlan:
 
 
 @dataclass(frozen=True)
+class TransferPlan:
+    """What phase one would send the hosts of an artifact service — an estimate: hosts are
+    not asked, so it assumes each serves the release the stage's board shows; on the day,
+    each host's own current release decides (and the log says so per host)."""
+
+    method: str
+    """``delta`` or ``full``."""
+    reason: str = ""
+    """Why the whole archive, or why some sizes are not known yet."""
+    previous_release: str = ""
+    """The release the stage serves now: the base of the delta."""
+    hosts: int = 0
+    full_bytes: int | None = None
+    """The archive (.tar.zst) and its manifest, per host; None until the artifact is built."""
+    delta_bytes: int | None = None
+    """The delta stream, per host."""
+    bytes_total: int | None = None
+    """What this deploy sends all hosts (by the method above)."""
+    full_bytes_total: int | None = None
+    """What sending every host the archive would cost."""
+    files_sent: int | None = None
+    files_linked: int | None = None
+    files_copied: int | None = None
+    files_removed: int | None = None
+
+
+def transfer_plan(method: str, hosts: int, *, reason: str = "", previous_release: str = "",
+                  full_bytes: int | None = None, delta_bytes: int | None = None,
+                  counts: tuple[int, int, int, int] | None = None) -> TransferPlan:
+    """A ``TransferPlan`` with its totals; ``counts`` = files sent, linked, copied, removed."""
+    per_host = delta_bytes if method == "delta" else full_bytes
+    sent, linked, copied, removed = counts if counts is not None else (None, None, None, None)
+    return TransferPlan(
+        method, reason, previous_release, hosts, full_bytes, delta_bytes,
+        None if per_host is None else per_host * hosts,
+        None if full_bytes is None else full_bytes * hosts, sent, linked, copied, removed)
+
+
+def human_bytes(count: int) -> str:
+    """Bytes for people: 812 B, 14.2 KB, 52.3 MB (powers of 1000, like the bench)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+@dataclass(frozen=True)
 class ServicePlan:
     service: str
     mode: str
@@ -92,6 +143,9 @@ class ServicePlan:
     batches: tuple[tuple[str, ...], ...]
     database: str
     statements: tuple[StatementPlan, ...]
+    transfer: TransferPlan | None = None
+    """Artifact services that deploy, in a plan made with transfer estimates: the bytes
+    phase one would send (absent from ``to_dict`` otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +163,12 @@ class Plan:
     """Steps the interrupted run finished ("receive api@web-1"): checked, not redone."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract."""
+        """The plan as JSON-shaped data (lists, not tuples): the `plan --json` contract.
+        A service's ``transfer`` is there only when the plan estimated it."""
         data: dict[str, Any] = _listify(asdict(self))
+        for service in data["services"]:
+            if service["transfer"] is None:
+                del service["transfer"]
         return data
 
     @property

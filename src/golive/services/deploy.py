@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -36,7 +36,13 @@ from golive.domain.release import release_id
 from golive.domain.workflow import Action
 from golive.errors import DeployError, GoliveError, InputError
 from golive.services import ledger, locks, occupancy, requests, rollout
-from golive.services.artifacts import Artifact, prepare_artifact
+from golive.services.artifacts import (
+    Artifact,
+    Deltas,
+    estimate_transfer,
+    peek_artifact,
+    prepare_artifact,
+)
 from golive.services.deployrun import (
     DeployRun,
     Switched,
@@ -57,7 +63,16 @@ from golive.services.rollback import rollback_hosts
 from golive.services.runtime import Runtime
 from golive.services.sqlrun import SqlJob, SqlRun, run_statements
 from golive.services.work import HostRef, ItemWork, load_items, secrets_of
-from golive.store.models import Deployment, Host, Order, User, utcnow
+from golive.store.models import (
+    CommitLedger,
+    Deployment,
+    DeploymentStep,
+    Host,
+    Occupancy,
+    Order,
+    User,
+    utcnow,
+)
 
 
 def mirror_for(runtime: Runtime, item: ItemWork) -> Mirror:
@@ -103,11 +118,14 @@ def resuming(session: Session, order: Order, stage: str) -> Resuming | None:
 
 def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kind: str,
                lane: str = "", only_hosts: tuple[str, ...] = (),
-               resume: Resuming | None = None) -> planning.Plan:
+               resume: Resuming | None = None, *, full_transfer: bool = False,
+               estimate_transfer: bool = False) -> planning.Plan:
     """Fetch the mirrors and compute what a deployment would do; touches no host.
 
     When it resumes an interrupted deployment, the branch and main heads are the ones
-    that deployment planned (a release finishes what it started), not today's."""
+    that deployment planned (a release finishes what it started), not today's. With
+    ``estimate_transfer`` each artifact service that deploys says what phase one would
+    send (``_transfer``; ``full_transfer`` as the deployment would be asked)."""
     inputs = []
     jobs = []
     items = limit_hosts(load_items(order, stage, runtime.box, lane), only_hosts)
@@ -139,14 +157,60 @@ def build_plan(runtime: Runtime, session: Session, order: Order, stage: str, kin
             approved=frozenset(order.sql_approved_checksums or ()),
         ))
     lane_used = next((item.lane for item in items if item.lane), "")
-    return planning.make_plan(order.id, stage, kind, inputs, jobs, lane=lane_used,
+    plan = planning.make_plan(order.id, stage, kind, inputs, jobs, lane=lane_used,
                               resumes=resume.deployment_id if resume else 0,
                               finished_steps=resume.finished_steps if resume else ())
+    if not estimate_transfer:
+        return plan
+    by_name = {item.service: item for item in items}
+    return replace(plan, services=tuple(
+        replace(svc, transfer=_transfer(runtime, session, by_name[svc.service], svc, stage,
+                                        full_transfer))
+        if svc.action == planning.DEPLOY and svc.mode == "artifact" else svc
+        for svc in plan.services))
+
+
+def _transfer(runtime: Runtime, session: Session, item: ItemWork, svc: planning.ServicePlan,
+              stage: str, full_transfer: bool) -> planning.TransferPlan:
+    """The plan's estimate of what phase one sends: the artifact if it is built (an earlier
+    stage, an earlier run), the manifest of the release the stage serves (its board)."""
+    home = runtime.settings.home
+    artifact = peek_artifact(home, mirror_for(runtime, item), svc.main_head, svc.branch_head,
+                             build=item.build, folders=item.pack, exclude=item.exclude)
+    previous, manifest = _serving(session, item, stage)
+    return estimate_transfer(home, artifact, item.shared, len(item.hosts), previous, manifest,
+                             full_transfer)
+
+
+def _serving(session: Session, item: ItemWork, stage: str) -> tuple[str, str]:
+    """(release id, manifest SHA-256) the service serves on the stage and lane as golive
+    recorded it ("" when unknown): the deployment the board names, or for a rollback the
+    release it went back to; its manifest is in that release's build step."""
+    board = session.scalar(select(Occupancy).where(
+        Occupancy.service_id == item.service_id, Occupancy.stage == stage,
+        Occupancy.lane == item.lane))
+    if board is None or board.deployment_id is None:
+        return "", ""
+    deployment = session.get_one(Deployment, board.deployment_id)
+    rid = deployment.release_id
+    if deployment.kind == "rollback":
+        row = session.scalar(select(CommitLedger).where(
+            CommitLedger.service_id == item.service_id, CommitLedger.stage == stage,
+            CommitLedger.deployed_commit == board.commit,
+        ).order_by(CommitLedger.recorded_at.desc()).limit(1))
+        rid = row.release_id if row else ""
+    if not rid:
+        return "", ""
+    build = session.scalar(select(DeploymentStep).join(Deployment).where(
+        Deployment.release_id == rid, DeploymentStep.service_id == item.service_id,
+        DeploymentStep.name == "build", DeploymentStep.status == "done"))
+    return rid, str((build.data or {}).get("manifest", "")) if build else ""
 
 
 def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> Artifact:
     mirror = mirror_for(run.runtime, item)
     result: list[Artifact] = []
+    info: dict[str, Any] = {}
 
     def body() -> str:
         artifact = prepare_artifact(
@@ -158,15 +222,22 @@ def _prepare(run: DeployRun, item: ItemWork, svc_plan: planning.ServicePlan) -> 
             env=lambda commit: run.env(item, commit), on_line=run.log(item),
         )
         result.append(artifact)
+        # the manifest of this deployment's release: a later plan finds what a stage serves
+        info.update(merge_commit=artifact.merge_commit,
+                    manifest=artifact.manifest.sha256 if artifact.manifest else "")
         how = "reused from an earlier stage" if artifact.reused else "built"
         return f"{how}: merge {artifact.merge_commit[:12]}, {artifact.archive.files} file(s)"
 
-    step(run, "build", item, None, body)
+    step(run, "build", item, None, body, info)
     return result[0]
 
 
 def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
     marker = f"{run.rid} {artifact.merge_commit} {artifact.archive.sha256}"
+    deltas = None if run.full_transfer else Deltas(run.runtime.settings.home, artifact,
+                                                   item.shared)
+    why_full = "full transfer asked (--full-transfer)" if run.full_transfer else ""
+    received: list[rollout.Received] = []
 
     def job(host: HostRef) -> Callable[[], None]:
         info: dict[str, Any] = {}
@@ -174,20 +245,42 @@ def _distribute(run: DeployRun, item: ItemWork, artifact: Artifact) -> None:
         def body() -> str:
             transport = run.transport(host)
             done = run.finished_before("receive", item, host)
+            # a release is complete (marked) only once verified, by delta or archive alike:
+            # a resumed run keeps it; an unmarked one is made again from current (still the
+            # previous release: nothing is switched before every host received)
             if done is not None and rollout.release_exists(transport, item, run.rid):
                 previous = done.get("previous")
                 note = "received before the interruption and still complete: kept"
             else:
-                archive = artifact.for_host(run.has_zstd(host))
-                previous = rollout.distribute(transport, item, run.rid, archive, marker,
-                                              run.log(item, host))
-                note = "ready"
+                got = rollout.distribute(transport, item, run.rid, artifact, marker,
+                                         run.log(item, host),
+                                         run.log(item, host, level="warning"), deltas,
+                                         why_full)
+                received.append(got)
+                previous = got.previous
+                info.update(transfer=got.method, sent=got.sent)
+                note = "ready" if got.method == "full" else "ready (delta)"
             run.previous[(item.service_id, host.id)] = info["previous"] = previous
+            info["manifest"] = artifact.manifest.sha256 if artifact.manifest else ""
             return f"release {run.rid} {note}; current {previous or 'none'}"
 
         return lambda: step(run, "receive", item, host, body, info)
 
     parallel(run, [job(h) for h in item.hosts], item.parallel)
+    _log_transfer(run, item, artifact, received)
+
+
+def _log_transfer(run: DeployRun, item: ItemWork, artifact: Artifact,
+                  received: list[rollout.Received]) -> None:
+    """One line per service: what phase one sent, and what the archive would have cost."""
+    if not received:
+        return
+    by_delta = sum(1 for r in received if r.method == "delta")
+    sent = sum(r.sent for r in received)
+    full = sum(artifact.for_host(r.has_zstd).size for r in received)
+    run.log(item)(f"phase one sent {planning.human_bytes(sent)} to {len(received)} host(s) "
+                  f"({by_delta} by delta, {len(received) - by_delta} full); the archives "
+                  f"alone would have been {planning.human_bytes(full)}")
 
 
 def _run_sql(run: DeployRun, item: ItemWork) -> SqlRun:
@@ -411,6 +504,7 @@ def _open_run(runtime: Runtime, deployment_id: int) -> DeployRun:
             canary=bool(only), pause_after_batch=deployment.pause_after_batch,
             prune_jobs=deployment.prune_jobs,
             delete_branch=order.project.delete_branch_after_release,
+            full_transfer=deployment.full_transfer,
             pinned=dict(deployment.pinned or {}),
             finished={(s.name, s.service_id, s.host_id): dict(s.data or {})
                       for s in deployment.steps if s.status == "done"},

@@ -59,6 +59,8 @@ class DeployRun:
     pause_after_batch: bool = False
     prune_jobs: bool = False
     delete_branch: bool = False
+    full_transfer: bool = False
+    """Every host gets the whole archive, never a delta (``--full-transfer``)."""
     pinned: dict[str, dict[str, str]] = field(default_factory=dict)
     """service → the branch and main heads this deployment deploys (fixed by its first run)."""
     pauses: int = 0

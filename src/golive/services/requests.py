@@ -44,6 +44,8 @@ class Ask:
     only_hosts: tuple[str, ...] = ()
     pause_after_batch: bool = False
     prune_jobs: bool = False
+    full_transfer: bool = False
+    """Send every host the whole archive, never a delta (``--full-transfer``)."""
     take_over: bool = False
     lock_wait: float = 0.0
     resume: bool = True
@@ -130,7 +132,7 @@ def _request(session: Session, order_id: int, by: User, stage: str | None,
     deployment = resumed or Deployment(
         order_id=order.id, stage=target, kind=ask.kind, action=action, requested_by=by.name,
         only_hosts=list(ask.only_hosts), pause_after_batch=ask.pause_after_batch,
-        prune_jobs=ask.prune_jobs, policy=ask.policy,
+        prune_jobs=ask.prune_jobs, full_transfer=ask.full_transfer, policy=ask.policy,
         accept_unverified_by=by.name if unverified else "")
     started = _start(session, order, deployment, by,
                      lane=resumed.lane if resumed else ask.lane, take_over=ask.take_over,
@@ -240,7 +242,8 @@ def _release_gates(session: Session, order: Order, target: str, by: User,
     deployment = Deployment(order_id=order.id, stage=target, kind=ask.kind,
                             action=Action.RELEASE.value, status="queued", requested_by=by.name,
                             not_before=opens, pause_after_batch=ask.pause_after_batch,
-                            prune_jobs=ask.prune_jobs, policy=ask.policy,
+                            prune_jobs=ask.prune_jobs, full_transfer=ask.full_transfer,
+                            policy=ask.policy,
                             accept_unverified_by=by.name if commits else "")
     session.add(deployment)
     session.flush()

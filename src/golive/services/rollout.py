@@ -1,5 +1,10 @@
 """What the engine does on one host: receive and unpack a release, switch, check.
 
+Phase one (``distribute``) makes the release from the host's current one by a delta
+when golive knows that release's manifest, else from the whole archive; a delta that
+does not verify on the host falls back to the archive for that host, with a log line
+saying why (docs/transfer.md).
+
 Each function takes an open transport and the item's plain data, runs the
 commands built by ``domain.release`` and returns what the engine needs to
 record. Failures are golive errors naming the host.
@@ -9,12 +14,17 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from shlex import quote
 
 from golive.adapters.build import Archive
 from golive.adapters.transport import Transport
+from golive.domain import manifest as manifests
 from golive.domain import release
-from golive.errors import CommandFailed
+from golive.domain.plan import human_bytes
+from golive.errors import CommandFailed, GoliveError
+from golive.services.artifacts import Artifact, Delta, Deltas
 from golive.services.work import ItemWork
 
 Log = Callable[[str], None]
@@ -29,16 +39,111 @@ def current_release(transport: Transport, path: str) -> str | None:
     return release.current_id(transport.run(release.read_current(path)).output)
 
 
-def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
-               marker: str, log: Log) -> str | None:
-    """Phase one on a host: the release unpacked and verified; the current release id."""
+@dataclass(frozen=True)
+class Received:
+    """How a host got its release in phase one."""
+
+    previous: str | None
+    """The release ``current`` pointed to (the base of a delta)."""
+    method: str
+    """``delta`` or ``full``."""
+    sent: int
+    """Bytes uploaded for it (the delta stream, or the archive and its manifest)."""
+    has_zstd: bool
+
+
+def distribute(transport: Transport, item: ItemWork, rid: str, artifact: Artifact,
+               marker: str, log: Log, warn: Log | None = None, deltas: Deltas | None = None,
+               why_full: str = "") -> Received:
+    """Phase one on a host: the release made and verified — from the current release by a
+    delta when golive knows it, else (or when the delta does not verify) from the whole
+    archive; each fallback is logged with its reason."""
     path = base_path(transport, item)
-    # one round trip: the layout made, then where current points
-    previous = release.current_id(transport.run(
-        f"{release.prepare_layout(path)} && {{ {release.read_current(path)}; }}").output)
-    transport.put_file(archive.path, release.incoming_archive(path, rid, archive.format))
+    # one round trip: the layout made, zstd, where current points, its manifest
+    found = release.parse_probe(transport.run(release.probe(path)).output)
+    reason = why_full or _why_not_delta(found, deltas, rid)
+    if not reason and deltas is not None and found.current is not None:
+        fmt = "zst" if found.has_zstd and artifact.zst is not None else "gz"
+        try:
+            delta: Delta | str = deltas.stream(found.manifest, fmt)
+        except GoliveError as exc:  # e.g. a damaged cached archive: the full send checks it
+            delta = f"the delta could not be made: {exc}"
+        if isinstance(delta, str):
+            reason = delta
+        elif _receive_delta(transport, path, rid, found.current, delta, marker, log,
+                            warn or log):
+            _link_shared(transport, item, path, rid)
+            return Received(found.current, "delta", delta.size, found.has_zstd)
+    if reason:
+        log(f"full archive: {reason}")
+    archive = artifact.checked(artifact.for_host(found.has_zstd))
+    sent = _receive_full(transport, path, rid, archive, artifact.manifest_gz, marker)
+    _link_shared(transport, item, path, rid)
+    log(f"release {rid} unpacked ({archive.files} file(s), {archive.format}, "
+        f"sha256 {archive.sha256[:12]}), "
+        f"current is {found.current or 'none'}")
+    return Received(found.current, "full", sent, found.has_zstd)
+
+
+def _why_not_delta(found: release.Probe, deltas: Deltas | None, rid: str) -> str:
+    """Why this host cannot get a delta ("" when it can try)."""
+    if deltas is None:
+        return "no delta for this deployment"
+    if found.current is None:
+        return "the host has no current release"
+    if found.current == rid:
+        return f"current already is {rid}"
+    if not found.manifest:
+        return (f"current release {found.current} has no manifest and record of its files "
+                "(made before delta transfer, incomplete, or removed)")
+    return ""
+
+
+def _delta_failure(exc: CommandFailed) -> str:
+    """The host's reason (its ``golive-delta:`` line), or the command's own failure."""
+    said = [line.split("golive-delta:", 1)[1].strip() for line in exc.output.splitlines()
+            if "golive-delta:" in line]
+    return said[-1] if said else exc.message
+
+
+def _receive_delta(transport: Transport, path: str, rid: str, previous: str, delta: Delta,
+                   marker: str, log: Log, warn: Log) -> bool:
+    """Send the delta and make the release from it; False (with a warning saying why, and
+    nothing left on the host) when the host refused it: the archive follows."""
+    transport.put_file(delta.path, release.incoming_delta(path, rid, delta.format))
     try:
-        transport.run(release.unpack(path, rid, archive.sha256, marker, archive.format))
+        done = transport.run(release.apply_delta(path, rid, previous, delta.format,
+                                                 delta.plan.new, delta.plan.previous, marker))
+    except CommandFailed as exc:
+        if exc.timed_out:  # as likely to happen again with the archive: the host fails
+            raise
+        warn(f"full archive instead of a delta: the delta from {previous} did not make the "
+             f"release: {_delta_failure(exc)}")
+        return False
+    plan = delta.plan
+    how = next((line.split("made with", 1)[1].strip() for line in done.output.splitlines()
+                if "golive-delta: made with" in line), "links")
+    log(f"release {rid} made from {previous} by a delta of {human_bytes(delta.size)}: "
+        f"{len(plan.sent)} sent, {plan.linked} linked, {len(plan.of(manifests.COPY))} copied, "
+        f"{plan.removed} gone; verified against its manifest"
+        + ("" if how == "links" else f"; unchanged files were copied: hard links failed: {how}"))
+    return True
+
+
+def _receive_full(transport: Transport, path: str, rid: str, archive: Archive,
+                  manifest_gz: Path | None, marker: str) -> int:
+    """Send the archive (and the manifest, when the artifact has one) and unpack it; the
+    bytes sent."""
+    transport.put_file(archive.path, release.incoming_archive(path, rid, archive.format))
+    sent = archive.size
+    manifest_sha = ""
+    if manifest_gz is not None and archive.manifest is not None:
+        transport.put_file(manifest_gz, release.incoming_manifest(path, rid))
+        sent += manifest_gz.stat().st_size
+        manifest_sha = archive.manifest.sha256
+    try:
+        transport.run(release.unpack(path, rid, archive.sha256, marker, archive.format,
+                                     manifest_sha))
     except CommandFailed as exc:
         why = [line for line in exc.output.strip().splitlines()
                if line.strip() and "Exiting with failure status" not in line][-3:]
@@ -48,13 +153,13 @@ def distribute(transport: Transport, item: ItemWork, rid: str, archive: Archive,
                             host=transport.host_name, command=exc.command,
                             returncode=exc.returncode, output=exc.output,
                             timed_out=exc.timed_out) from None
+    return sent
+
+
+def _link_shared(transport: Transport, item: ItemWork, path: str, rid: str) -> None:
     shared = release.link_shared(path, rid, item.shared)
     if shared:
         transport.run(shared)
-    log(f"release {rid} unpacked ({archive.files} file(s), {archive.format}, "
-        f"sha256 {archive.sha256[:12]}), "
-        f"current is {previous or 'none'}")
-    return previous
 
 
 def has_zstd(transport: Transport) -> bool:
@@ -114,7 +219,9 @@ def discard(transport: Transport, item: ItemWork, rid: str) -> bool:
     path = base_path(transport, item)
     if current_release(transport, path) == rid:
         return False
-    transport.run(f"rm -rf {quote(release.release_path(path, rid))}")
+    transport.run(f"rm -rf {quote(release.release_path(path, rid))} "
+                  f"{quote(release.manifest_path(path, rid))} "
+                  f"{quote(release.manifest_path(path, rid) + '.stat')}")
     return True
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
@@ -358,6 +359,8 @@ class Deployment(Base):
     pause_after_batch: Mapped[bool] = mapped_column(Boolean, default=False)
     prune_jobs: Mapped[bool] = mapped_column(Boolean, default=False)
     """Remove jobs the ledger has on the stage's job hosts that this order no longer lists."""
+    full_transfer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Send every host the whole archive, never a delta from its current release."""
     batches_released: Mapped[int] = mapped_column(Integer, default=0)
     """With pause_after_batch: how many batches `golive order resume` let through."""
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -101,7 +101,8 @@ def deploy(work: Work, number: int, body: DeployRequest) -> dict[str, Any]:
     ask = requests.Ask(kind="full" if body.full else "iterative", lane=body.lane,
                        action=Action.DEPLOY.value, only_hosts=tuple(body.hosts),
                        pause_after_batch=body.pause_after_batch, prune_jobs=body.prune_jobs,
-                       take_over=body.take_over, lock_wait=body.wait, resume=body.resume)
+                       take_over=body.take_over, lock_wait=body.wait, resume=body.resume,
+                       full_transfer=body.full_transfer)
     _nothing_pending(work)
     deployment = requests.request_deployment(work.session, number, work.user,
                                              stage=body.stage or None, ask=ask)
@@ -116,7 +117,8 @@ def release(work: Work, number: int, body: ReleaseRequest) -> dict[str, Any]:
     ask = requests.Ask(kind="full" if body.full else "iterative", action=Action.RELEASE.value,
                        only_hosts=tuple(body.hosts), pause_after_batch=body.pause_after_batch,
                        prune_jobs=body.prune_jobs, lock_wait=body.wait,
-                       accept_unverified=body.accept_unverified, when_open=body.when_open)
+                       accept_unverified=body.accept_unverified, when_open=body.when_open,
+                       full_transfer=body.full_transfer)
     _nothing_pending(work)
     deployment = requests.request_deployment(work.session, number, work.user, ask=ask)
     return _started(work, deployment)

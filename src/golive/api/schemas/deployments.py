@@ -33,6 +33,8 @@ class DeployRequest(Request):
     wait: float = Field(default=0.0, ge=0.0, le=MAX_WAIT)
     """Seconds to wait for another deployment of the same service, stage and lane."""
     take_over: bool = False
+    full_transfer: bool = False
+    """Send the whole archive to every host, not only the files that changed."""
     resume: bool = True
     """Resume the stage's interrupted deployment (default), or abandon it for a new one."""
 
@@ -47,6 +49,8 @@ class ReleaseRequest(Request):
     """Release although main has commits the stage before did not verify (releaser)."""
     when_open: bool = False
     """Outside the release windows: queue the release for the next window."""
+    full_transfer: bool = False
+    """Send the whole archive to every host, not only the files that changed."""
 
 
 class RollbackRequest(Request):
