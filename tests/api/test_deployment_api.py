@@ -102,10 +102,13 @@ def test_plan_deploy_logs_redeploy_and_rollback(
     with sqlite_runtime.store.session() as session:
         order = get_order(session, number)
         expected = deploy_service.build_plan(sqlite_runtime, session, order, "test",
-                                             "iterative").to_dict()
+                                             "iterative", estimate_transfer=True).to_dict()
     assert plan == {**expected, "language": "en"}  # the domain's plan, field for field
     assert [(s["service"], s["action"], s["batches"]) for s in plan["services"]] == [
         ("shop", "deploy", [["h1", "h2"]])]
+    # no release on the hosts yet: the whole archive, to both hosts (issue 12's plan bytes)
+    assert plan["services"][0]["transfer"]["method"] == "full"
+    assert plan["services"][0]["transfer"]["hosts"] == 2
 
     answer = api.post(f"/api/v1/orders/{number}/deploy", headers=alice, json={})
     assert answer.status_code == 202, answer.text

@@ -17,6 +17,7 @@ from golive.api.schemas.deployments import DeployRequest, ReleaseRequest, Rollba
 from golive.cli import output
 from golive.cli.client import body, call, server
 from golive.cli.follow import follow, follow_remote, format_line
+from golive.domain.plan import human_bytes
 from golive.domain.sql_review import REFUSE
 from golive.errors import GoliveError
 from golive.services.runtime import open_runtime
@@ -186,6 +187,16 @@ def _print_review(plan: dict[str, Any], language: str) -> None:
                              f"`golive order approve-sql {plan['order_id']}`", markup=False)
 
 
+def _transfer(transfer: dict[str, Any]) -> str:
+    """``delta 14.2 KB to 3 host(s) (the full archive: 157.2 MB)``, or why it is full."""
+    def size(count: int | None) -> str:
+        return "an unknown size (not built yet)" if count is None else human_bytes(count)
+    line = f"{transfer['method']} {size(transfer['bytes_total'])} to {transfer['hosts']} host(s)"
+    if transfer["method"] == "delta":
+        line += f" (the full archive: {size(transfer['full_bytes_total'])})"
+    return line + (f"; {transfer['reason']}" if transfer["reason"] else "")
+
+
 def _print_plan(plan: dict[str, Any]) -> None:
     lane = f", lane {plan['lane']}" if plan["lane"] else ""
     output.console.print(f"plan for order {plan['order_id']} on {plan['stage']}{lane} "
@@ -207,6 +218,10 @@ def _print_plan(plan: dict[str, Any]) -> None:
         rows.append([svc["service"], svc["mode"], change, batches, svc["database"] or "-", sql])
     output.table("services", ["service", "mode", "commit", "hosts (batches)", "database",
                               "SQL"], rows)
+    for svc in plan["services"]:
+        if svc.get("transfer"):
+            output.console.print(f"{svc['service']}: sends {_transfer(svc['transfer'])}",
+                                 markup=False)
     if plan["jobs"]:
         output.table("jobs", ["service", "host", "job", "kind", "action"], [
             [j["service"], j["host"], j["job"], j["kind"], j["action"]] for j in plan["jobs"]])

@@ -154,7 +154,7 @@ def plan(work: Work, number: int, stage: str = "", full: bool = False,
     lane = lane or lanes.preview_lane(work.session, order, target)
     result = deploy_service.build_plan(work.runtime, work.session, order, target,
                                        "full" if full else "iterative", lane,
-                                       resume=resuming)
+                                       resume=resuming, estimate_transfer=True)
     return {**result.to_dict(), "language": work.user.language}
 
 

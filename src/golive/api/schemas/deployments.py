@@ -4,9 +4,9 @@ steps and log), and the plan a deploy would carry out."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from golive.api.schemas.base import Request, Response
 
@@ -140,6 +140,25 @@ class StatementPlanView(Response):
     review: list[ReviewNoteView]
 
 
+class TransferPlanView(Response):
+    """What phase one would send an artifact service's hosts (``domain.plan.TransferPlan``):
+    an estimate; each host's own current release decides on the day."""
+
+    method: str
+    """delta | full"""
+    reason: str
+    previous_release: str
+    hosts: int
+    full_bytes: int | None
+    delta_bytes: int | None
+    bytes_total: int | None
+    full_bytes_total: int | None
+    files_sent: int | None
+    files_linked: int | None
+    files_copied: int | None
+    files_removed: int | None
+
+
 class ServicePlanView(Response):
     service: str
     mode: str
@@ -153,6 +172,16 @@ class ServicePlanView(Response):
     batches: list[list[str]]
     database: str
     statements: list[StatementPlanView]
+    transfer: TransferPlanView | None = None
+    """Artifact services that deploy: the bytes this deploy sends (absent otherwise)."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_transfer(self, handler: SerializerFunctionWrapHandler
+                                 ) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("transfer") is None:
+            data.pop("transfer", None)  # as ``Plan.to_dict()`` has it
+        return data
 
 
 class JobPlanView(Response):
