@@ -21,6 +21,7 @@ from golive.domain.jobs import JobSpec
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime
 from golive.store.models import Host, SqlExecution
+from golive.testing.server import api_error as error
 from golive.testing.server import api_token, bearer
 from golive.testing.sshd import SshServer
 from golive.testing.world import apply_config, deploy, file_order, local_hosts, make_repo, rows
@@ -53,12 +54,6 @@ class World:
         response = self.call(who, method, path, **kwargs)
         assert response.status_code == 200, response.text
         return response.json()
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    found: dict[str, Any] = response.json()["error"]
-    return found
 
 
 def golive_yaml(root: Path, repo: str, extra_hosts: list[dict[str, Any]]) -> dict[str, Any]:

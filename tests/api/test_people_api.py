@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from golive.services.runtime import Runtime
 from golive.store.models import ApiToken, utcnow
+from golive.testing.server import api_error as error
 from golive.testing.server import api_token, bearer
 from golive.testing.world import apply_config, local_hosts
 
@@ -62,12 +63,6 @@ def world(api: TestClient, sqlite_runtime: Runtime, tmp_path: Path) -> World:
     apply_config(sqlite_runtime, tmp_path / "golive.yaml", golive_yaml(tmp_path), SECRETS)
     names = ("admin", "olga", "dev", "tess", "bea")
     return World(api, sqlite_runtime, {n: api_token(sqlite_runtime, n) for n in names})
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    found: dict[str, Any] = response.json()["error"]
-    return found
 
 
 def test_users_list_and_me(world: World) -> None:

@@ -20,6 +20,7 @@ from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime
 from golive.store.models import Notification
 from golive.testing.receivers import Robot, robot
+from golive.testing.server import api_error as error
 from golive.testing.server import api_token, bearer
 from golive.testing.world import apply_config, deploy, file_order, local_hosts, make_repo, rows
 
@@ -45,12 +46,6 @@ class World:
         response = self.call(who, method, path, **kwargs)
         assert response.status_code == 200, response.text
         return response.json()
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    found: dict[str, Any] = response.json()["error"]
-    return found
 
 
 def setup(root: Path, runtime: Runtime, channels: list[dict[str, Any]]) -> dict[str, int]:

@@ -15,6 +15,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from golive.services.runtime import Runtime
+from golive.testing.server import api_error as error
 from golive.testing.server import api_token, bearer
 from golive.testing.world import apply_config, local_hosts
 
@@ -70,12 +71,6 @@ def world(api: TestClient, sqlite_runtime: Runtime, tmp_path: Path) -> World:
     apply_config(sqlite_runtime, tmp_path / "golive.yaml", golive_yaml(tmp_path), SECRETS)
     names = ("admin", "olga", "dev", "bea", "nobody")
     return World(api, tmp_path, {n: api_token(sqlite_runtime, n) for n in names})
-
-
-def error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    found: dict[str, Any] = response.json()["error"]
-    return found
 
 
 def assert_no_secret(text: str, *but: str) -> None:

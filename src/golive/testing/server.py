@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -70,3 +71,10 @@ def api_token(runtime: Runtime, user_name: str, days: int | None = None) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def api_error(response: Any, status: int) -> dict[str, Any]:
+    """The ``error`` object of an API answer, after checking its status."""
+    assert response.status_code == status, response.text
+    found: dict[str, Any] = response.json()["error"]
+    return found
