@@ -27,6 +27,10 @@ def unit_of_work() -> Iterator[Work]:
     try:
         with runtime.store.session() as session:
             user = acting_user(session, STATE.as_user or runtime.settings.user or None)
+            # a first admin created just now is committed before the operation runs, as
+            # the server commits a token's last use: an operation must not start holding
+            # SQLite's one write lock that its helper sessions (locks, logs) wait for
+            session.commit()
             yield Work(runtime, session, user)
             session.commit()
         drain(runtime)  # the notifications this command queued

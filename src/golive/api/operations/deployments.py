@@ -81,13 +81,6 @@ def readable_deployment(session: Session, deployment_id: int, by: User) -> Deplo
     return deployment
 
 
-def _nothing_pending(work: Work) -> None:
-    """Commit what this transaction wrote so far (authenticating notes a token's last use):
-    asking for a deployment waits for its locks in short transactions of their own, and
-    on SQLite (one writer at a time) they would wait for this one."""
-    work.session.commit()
-
-
 def _started(work: Work, deployment: Deployment) -> dict[str, Any]:
     if deployment.status != "queued":  # the scheduler starts a queued release
         work.start(deployment.id)
@@ -103,7 +96,6 @@ def deploy(work: Work, number: int, body: DeployRequest) -> dict[str, Any]:
                        pause_after_batch=body.pause_after_batch, prune_jobs=body.prune_jobs,
                        take_over=body.take_over, lock_wait=body.wait, resume=body.resume,
                        full_transfer=body.full_transfer)
-    _nothing_pending(work)
     deployment = requests.request_deployment(work.session, number, work.user,
                                              stage=body.stage or None, ask=ask)
     return _started(work, deployment)
@@ -119,7 +111,6 @@ def release(work: Work, number: int, body: ReleaseRequest) -> dict[str, Any]:
                        prune_jobs=body.prune_jobs, lock_wait=body.wait,
                        accept_unverified=body.accept_unverified, when_open=body.when_open,
                        full_transfer=body.full_transfer)
-    _nothing_pending(work)
     deployment = requests.request_deployment(work.session, number, work.user, ask=ask)
     return _started(work, deployment)
 
@@ -129,7 +120,6 @@ def release(work: Work, number: int, body: ReleaseRequest) -> dict[str, Any]:
 def rollback(work: Work, number: int, body: RollbackRequest) -> dict[str, Any]:
     """Switch the order's services back to the previous (or a kept) release. SQL is not
     undone."""
-    _nothing_pending(work)
     deployment = request_rollback(work.session, number, work.user, stage=body.stage or None,
                                   to_release=body.to, lock_wait=body.wait)
     return _started(work, deployment)
