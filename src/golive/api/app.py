@@ -26,6 +26,7 @@ from golive.services import accounts, scheduler
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.ticker import Ticker
 from golive.settings import Settings, get_settings
+from golive.web import app as web
 from golive.worker.inline import InlineRunner
 from golive.worker.notifier import sender
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(events.router, prefix=API)
     app.include_router(hooks.router, prefix=API)
     app.include_router(monitoring.router)
+    web.install(app)  # last: the pages' paths never shadow the API's
     return app
 
 

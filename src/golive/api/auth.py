@@ -31,8 +31,10 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def authenticate(request: Request, session: Session, *, write: bool) -> User:
-    """The acting user, or NotAuthenticated / CsrfRefused."""
+def authenticate(request: Request, session: Session, *, write: bool,
+                 csrf: str | None = None) -> User:
+    """The acting user, or NotAuthenticated / CsrfRefused. ``csrf``: the token a web form
+    sent (instead of the header)."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
@@ -47,8 +49,8 @@ def authenticate(request: Request, session: Session, *, write: bool) -> User:
         found = accounts.session_for(session, cookie)
         if found is None:
             raise NotAuthenticated("the login session has ended; log in again")
-        if write and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""),
-                                             found.csrf_token):
+        sent = csrf if csrf is not None else request.headers.get(CSRF_HEADER, "")
+        if write and not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):
             raise CsrfRefused(f"a write with a session cookie needs the {CSRF_HEADER} header "
                               "holding the session's CSRF token")
         return found.user

@@ -105,8 +105,13 @@ def to_json(op: Operation, result: Any) -> Any:
 def call_local(work: Work, name: str, params: dict[str, Any]) -> Any:
     """Run an operation in this process (the CLI without a server); JSON-ready result."""
     op = OPERATIONS[name]
-    args = {key: _as_param(op.params[key].annotation, value) for key, value in params.items()}
-    return to_json(op, op.run(work, **args))
+    return to_json(op, op.run(work, **as_params(op, params)))
+
+
+def as_params(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` for ``op.run``: a body given as a dict validated into its model (a
+    pydantic ValidationError when it does not fit)."""
+    return {key: _as_param(op.params[key].annotation, value) for key, value in params.items()}
 
 
 def _as_param(annotation: Any, value: Any) -> Any:

@@ -22,7 +22,7 @@ from golive.api.errors import ERROR_RESPONSES, status_of
 from golive.api.registry import OPERATIONS, Operation, Work, to_json
 from golive.errors import GoliveError
 from golive.services import audit
-from golive.store.models import Order
+from golive.store.models import Order, User
 
 INT64 = 2**63
 
@@ -62,11 +62,21 @@ def _bounded(op: Operation, param: inspect.Parameter) -> inspect.Parameter:
 
 
 def execute(request: Request, op: Operation, params: dict[str, Any]) -> JSONResponse:
+    data = perform(request, op, params,
+                   lambda session: authenticate(request, session, write=not op.reads_only))
+    return JSONResponse(data, status_code=op.status)
+
+
+def perform(request: Request, op: Operation, params: dict[str, Any],
+            caller: Callable[[Session], User]) -> Any:
+    """Run ``op`` for the user ``caller`` finds (or refuses) in the transaction: audit a
+    write, commit, start the deployments it asked for; JSON-ready result. The web pages
+    call it too, with their own way of finding the caller (a form's CSRF token)."""
     runtime = request.app.state.runtime
     user_name = ""
     with runtime.store.session() as session:
         try:
-            user = authenticate(request, session, write=not op.reads_only)
+            user = caller(session)
             user_name = user.name
             # a token's last use, written now: the operation must not start holding
             # SQLite's write lock that its own helper sessions (locks, logs) then wait for
@@ -84,7 +94,7 @@ def execute(request: Request, op: Operation, params: dict[str, Any]) -> JSONResp
             raise
     for deployment_id in work.started:
         request.app.state.tasks.submit(deployment_id)
-    return JSONResponse(data, status_code=op.status)
+    return data
 
 
 def _audit(session: Session, request: Request, op: Operation, params: dict[str, Any],

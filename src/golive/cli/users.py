@@ -25,7 +25,8 @@ def add(
     email: str = typer.Option("", "--email"),
     mobile: str = typer.Option("", "--mobile", help="Mobile number, for chat @-mentions."),
     display_name: str = typer.Option("", "--display-name"),
-    language: str = typer.Option("en", "--language", help="en or zh_CN."),
+    language: str = typer.Option("", "--language",
+                                  help="en or zh_CN; empty: the browser's."),
 ) -> None:
     """Add a user."""
     call("user.add", body=body(NewUser, name=name, admin=admin, email=email, mobile=mobile,

@@ -63,14 +63,15 @@ def require(session: Session, by: User, project: Project | None, permission: Per
 
 def add_user(
     session: Session, by: User, name: str, *, admin: bool = False, email: str = "",
-    mobile: str = "", display_name: str = "", language: str = "en",
+    mobile: str = "", display_name: str = "", language: str = "",
 ) -> User:
     require(session, by, None, Permission.MANAGE_USERS, "adding a user")
     problem = name_problem(name)
     if problem:
         raise InputError(problem)
-    if language not in ("en", "zh_CN"):
-        raise InputError(f"language {language!r} is not one of: en, zh_CN")
+    if language not in LANGUAGES:
+        raise InputError(f"language {language!r} is not one of: en, zh_CN "
+                         "(or empty: the browser's)")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise InputError(f"user {name} already exists")
     user = User(name=name, is_admin=admin, email=email, mobile=mobile,
@@ -79,6 +80,9 @@ def add_user(
     session.flush()
     return user
 
+
+LANGUAGES = ("", "en", "zh_CN")
+"""A user's language for the web pages; empty: the one their browser asks for."""
 
 PROFILE_FIELDS = ("display_name", "email", "mobile", "wecom_id", "dingtalk_id", "feishu_id",
                   "language")
@@ -95,8 +99,9 @@ def update_profile(session: Session, by: User, name: str, changes: dict[str, str
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise InputError(f"not a profile field: {', '.join(sorted(unknown))}")
-    if changes.get("language", "en") not in ("en", "zh_CN"):
-        raise InputError(f"language {changes['language']!r} is not one of: en, zh_CN")
+    if changes.get("language", "") not in LANGUAGES:
+        raise InputError(f"language {changes['language']!r} is not one of: en, zh_CN "
+                         "(or empty: the browser's)")
     for field, value in changes.items():
         if len(value) > 200:
             raise InputError(f"{field} is longer than 200 characters")

@@ -89,7 +89,7 @@ class User(Base):
     wecom_id: Mapped[str] = mapped_column(String(100), default="")
     dingtalk_id: Mapped[str] = mapped_column(String(100), default="")
     feishu_id: Mapped[str] = mapped_column(String(100), default="")
-    language: Mapped[str] = mapped_column(String(10), default="en")
+    language: Mapped[str] = mapped_column(String(10), default="")  # "": the browser's
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)

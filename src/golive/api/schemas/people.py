@@ -23,7 +23,7 @@ class NewUser(Request):
     email: str = Field(default="", max_length=200)
     mobile: str = Field(default="", max_length=50)
     display_name: str = Field(default="", max_length=200)
-    language: str = Field(default="en", max_length=10)
+    language: str = Field(default="", max_length=10)
 
 
 class ProfileChanges(Request):
