@@ -8,6 +8,7 @@ each gate, including an iterative redeploy after a fix; then prints a summary.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 
 import typer
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from golive.cli import output
 from golive.cli.context import unit_of_work
 from golive.cli.follow import follow
+from golive.services import accounts
 from golive.services import orders as order_service
 from golive.services.configuration import apply_file
 from golive.services.demo import FEATURE_BRANCH, DemoWorld, build_world, commit_fix
@@ -99,6 +101,8 @@ def _summary(runtime: Runtime, number: int, world: DemoWorld) -> None:
 def demo(
     no_serve: bool = typer.Option(False, "--no-serve",
                                   help="End after the demo instead of serving the UI."),
+    port: int = typer.Option(8800, "--port", min=1, max=65535,
+                             help="Where the UI is served after the demo (on 127.0.0.1)."),
 ) -> None:
     """Build a demo world and take an order through test, staging and prod."""
     started = time.monotonic()
@@ -132,4 +136,26 @@ def demo(
     output.console.print(f"demo finished in {time.monotonic() - started:.1f}s; "
                          f"try: golive order show {number}", markup=False)
     if not no_serve:
-        output.console.print("(the web UI is not built yet; the demo ends here)", markup=False)
+        _serve(number, port)
+
+
+DEMO_PEOPLE = ("alice", "tom", "rita")
+
+
+def _serve(number: int, port: int) -> None:
+    """The web UI on the demo's data, on this machine only; the demo's people get
+    passwords printed here (generated: a demo is no reason for a known password)."""
+    import uvicorn  # here: only serving needs it
+
+    from golive.api.app import create_app
+
+    with unit_of_work() as work:
+        passwords = {name: secrets.token_urlsafe(9) for name in DEMO_PEOPLE}
+        for name, password in passwords.items():
+            accounts.set_password(work.session, work.user, name, password)
+    url = f"http://127.0.0.1:{port}"
+    _say(f"the web UI: {url}/orders/{number} (Ctrl-C ends it)")
+    for name, password in passwords.items():
+        output.console.print(f"  log in as {name} with the password {password}", markup=False)
+    uvicorn.run(create_app(announce=lambda line: output.console.print(line, markup=False)),
+                host="127.0.0.1", port=port, log_level="warning", access_log=False)
