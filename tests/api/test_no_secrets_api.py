@@ -193,6 +193,7 @@ READS: dict[str, Reads] = {
     "audit.list": once(),
     "project.list": once(),
     "project.show": once({"project": "shop"}),
+    "project.export": once({"project": "shop"}),
     "database.list": once(),
     "config.export": once(),  # secrets=true is the one way to ask for them
     "host.list": once(),
@@ -201,6 +202,13 @@ READS: dict[str, Reads] = {
     "notify.log": once(query={"project": "shop"}),
     "board.show": once(),
     "lane.list": once({"project": "shop"}),
+    "dashboard.show": once(),
+    "order.actions": each_order,
+    "order.releases": each_order,
+    "order.draft": each_order,
+    # the repository with a password in its URL: git's error must not repeat it
+    "service.branches": lambda _: [({"project": "shop", "service": name}, {})
+                                   for name in ("api", "web")],
 }
 
 

@@ -203,6 +203,25 @@ def bystander_token(world: World) -> Call:
         return Call({"token_id": made.token.id})
 
 
+def fresh_member(body: dict[str, Any] | None = None) -> Subject:
+    """A new user made a tester of ``shop``: the subject of a change to their roles."""
+    def make(world: World) -> Call:
+        name = world.unique("member")
+        with world.runtime.store.session() as session:
+            admin = users.acting_user(session, USERS["admin"])
+            users.add_user(session, admin, name)
+            users.add_member(session, admin, "shop", name, "tester")
+            session.commit()
+        return Call({"project": "shop", "user": name}, body=body)
+    return make
+
+
+def shop_export(world: World) -> Call:
+    """shop's golive.yaml as exported: applied again, it changes nothing."""
+    text = world.client.get(f"{API}/projects/shop/config", headers=world.headers("admin"))
+    return Call({"project": "shop"}, body={"text": text.json()["text"]})
+
+
 def new_user(world: World) -> Call:
     return Call(body={"name": world.unique("newcomer")})
 
@@ -230,6 +249,12 @@ TABLE: dict[str, Row] = {
     "order.pass": Row(TESTERS, order_in("test:deployed")),
     "order.reject": Row(TESTERS, order_in("test:deployed", {"reason": "the cart is empty"})),
     "order.cancel": Row(CANCELLERS, order_in("submitted", {"reason": "not needed"})),
+    # drafting an order
+    "order.update": Row(DEVELOPERS, order_in("submitted", {"title": "renamed"})),
+    "order.draft": Row(MEMBERS, the_order()),
+    "service.branches": Row(MEMBERS, fixed({"project": "shop", "service": "api"})),
+    "sql.review": Row(MEMBERS, fixed(body={"project": "shop", "service": "api",
+                                           "sql": "DELETE FROM t;"})),
     # deployments
     "order.deploy": Row(DEVELOPERS, order_in("submitted", {}), starts=True),
     "order.release": Row(RELEASERS, order_in("staging:passed", {}), starts=True),
@@ -239,6 +264,9 @@ TABLE: dict[str, Row] = {
     "order.logs": Row(MEMBERS, the_order()),
     "deployment.show": Row(MEMBERS, the_deployment),
     "deployment.list": Row(MEMBERS, the_order()),
+    "order.actions": Row(MEMBERS, the_order()),
+    "order.releases": Row(MEMBERS, the_order()),
+    "dashboard.show": Row(ANY, fixed()),
     # SQL and jobs
     "sql.list": Row(MEMBERS, the_order()),
     "sql.resolve": Row(RELEASERS, sql_order),
@@ -273,6 +301,8 @@ TABLE: dict[str, Row] = {
     "member.add": Row(OWNERS, fixed({"project": "shop"},
                                     body={"user": BYSTANDER, "roles": ["tester"]})),
     "member.list": Row(MEMBERS, fixed({"project": "shop"})),
+    "member.set_roles": Row(OWNERS, fresh_member({"roles": ["developer"]})),
+    "member.remove": Row(OWNERS, fresh_member()),
     "token.create": Row(ANY, new_token),
     "token.list": Row(ANY, fixed()),
     # someone else's token is not found for whoever may not revoke it (its id is not
@@ -282,6 +312,8 @@ TABLE: dict[str, Row] = {
     # settings
     "project.list": Row(ANY, fixed()),
     "project.show": Row(MEMBERS, fixed({"project": "shop"})),
+    "project.export": Row(MEMBERS, fixed({"project": "shop"})),
+    "project.apply": Row(ADMIN, shop_export),
     "database.list": Row(ANY, fixed()),
     "config.apply": Row(ADMIN, extra_host),
     "config.export": Row(ADMIN, fixed()),

@@ -51,6 +51,7 @@ def test_every_message_of_the_ui_is_translated_to_chinese() -> None:
     assert not missing, "untranslated (python -m golive.web.catalogs prints them): " + \
         ", ".join(f"{m.id!r} ({m.where})" for m in missing[:20])
     assert catalogs.mismatched_placeholders("zh_CN") == []
+    assert catalogs.conflicts("zh_CN") == []
     assert len(catalogs.extract()) > 50
 
 

@@ -78,8 +78,8 @@ class LogoutResponse(BaseModel):
 
 
 @router.post("/login", response_model=LoginResponse, responses={
-    401: ERROR_RESPONSES[401], 429: {"model": ERROR_RESPONSES[401]["model"],
-                                     "description": "too many failed logins"}})
+    400: ERROR_RESPONSES[400], 401: ERROR_RESPONSES[401],
+    429: {"model": ERROR_RESPONSES[401]["model"], "description": "too many failed logins"}})
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResponse:
     """Log in with a password: sets the session cookie, returns the CSRF token."""
     runtime = request.app.state.runtime

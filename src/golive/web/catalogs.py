@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
 
 from golive.web import i18n
 
@@ -62,6 +63,23 @@ def mismatched_placeholders(locale: str = "zh_CN") -> list[str]:
                 PLACEHOLDER.findall(message.id)):
             wrong.append(message.id)
     return wrong
+
+
+def conflicts(locale: str = "zh_CN") -> list[str]:
+    """Messages two area files translate differently (the merged catalog would keep one
+    of them by chance): each should be said one way across the UI."""
+    seen: dict[str, tuple[str, str]] = {}
+    found = []
+    for path in sorted((i18n.TRANSLATIONS / locale).glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale=locale):
+                if not message.id or isinstance(message.id, tuple) or not message.string:
+                    continue
+                earlier = seen.setdefault(str(message.id), (str(message.string), path.name))
+                if earlier[0] != message.string:
+                    found.append(f"{message.id!r}: {earlier[0]!r} in {earlier[1]}, "
+                                 f"{message.string!r} in {path.name}")
+    return found
 
 
 def as_po(messages: list[Message]) -> Iterator[str]:

@@ -127,8 +127,10 @@ def page(path: str, *, methods: tuple[str, ...] = ("GET",), public: bool = False
     ``/orders/{number:int}``). ``public``: also for visitors who are not logged in."""
     def register(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            form = await request.form() if request.method == "POST" else None
-            return await run_in_threadpool(_serve, handler, request, form, public)
+            if request.method != "POST":
+                return await run_in_threadpool(_serve, handler, request, None, public)
+            async with request.form() as form:  # closes uploaded files after the handler
+                return await run_in_threadpool(_serve, handler, request, form, public)
 
         endpoint.__name__ = handler.__name__
         router.add_api_route(path, endpoint, methods=list(methods), name=handler.__name__,

@@ -36,7 +36,7 @@ WORDS: dict[str, str] = {
     "submit": N_("submit"), "deploy": N_("deploy"), "release": N_("release"),
     "succeed": N_("succeed"), "fail": N_("fail"), "pass": N_("pass"),
     "reject": N_("reject"), "rollback": N_("roll back"), "cancel": N_("cancel"),
-    "create": N_("create"),
+    "create": N_("create"), "edit": N_("edit"),
     # deployment kinds and results
     "iterative": N_("iterative"), "full": N_("full"), "queued": N_("queued"),
     "running": N_("running"), "succeeded": N_("succeeded"), "interrupted": N_("interrupted"),

@@ -2,11 +2,14 @@
 package registers them all in ``api.registry.OPERATIONS``."""
 
 from golive.api.operations import (  # noqa: F401
+    dashboard,
     deployments,
+    drafting,
     ledgers,
     notify,
     orders,
     people,
     pipeline,
+    project_settings,
     settings,
 )
