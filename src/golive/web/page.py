@@ -115,6 +115,8 @@ class Page:
     def redirect(self, url: str, flash: str = "", kind: str = "ok") -> RedirectResponse:
         """To ``url`` after a write (303: the browser GETs it), with a one-time message."""
         response = RedirectResponse(url, status_code=303)
+        if kind != "ok":  # a refusal may quote a command or a repository URL
+            flash = mask_text(flash)
         if flash:
             response.set_cookie(FLASH_COOKIE, quote(json.dumps([kind, flash])), max_age=60,
                                 httponly=True, samesite="lax", path="/")
