@@ -36,12 +36,18 @@ WORDS: dict[str, str] = {
     "submit": N_("submit"), "deploy": N_("deploy"), "release": N_("release"),
     "succeed": N_("succeed"), "fail": N_("fail"), "pass": N_("pass"),
     "reject": N_("reject"), "rollback": N_("roll back"), "cancel": N_("cancel"),
-    "create": N_("create"), "edit": N_("edit"),
+    "create": N_("create"), "edit": N_("edit"), "deployment": N_("deployment"),
+    "take_over": N_("lane taken over"), "lane_lost": N_("lane lost"),
+    "lane_released": N_("lane released"), "auto_refused": N_("automatic step refused"),
+    "push": N_("git push"), "release_queued": N_("release queued"),
+    "accept_unverified": N_("unverified main accepted"),
+    "release_not_started": N_("queued release not started"),
+    "resolve_sql": N_("SQL resolved"), "approve_sql": N_("SQL approved"),
     # deployment kinds and results
     "iterative": N_("iterative"), "full": N_("full"), "queued": N_("queued"),
     "running": N_("running"), "succeeded": N_("succeeded"), "interrupted": N_("interrupted"),
     "paused": N_("paused"), "executed": N_("executed"), "pending": N_("pending"),
-    "unknown": N_("unknown"), "skipped": N_("skipped"),
+    "unknown": N_("unknown"), "skipped": N_("skipped"), "success": N_("success"),
 }
 
 
@@ -66,7 +72,7 @@ def state_color(state: str) -> str:
             "failed": "bad", "rejected": "bad", "rolled_back": "warn",
             "cancelled": "mute", "draft": "mute", "submitted": "info",
             "running": "run", "succeeded": "ok", "interrupted": "warn", "queued": "mute",
-            "paused": "warn"}.get(phase, "info")
+            "paused": "warn", "success": "ok", "unknown": "warn"}.get(phase, "info")
 
 
 def when(value: datetime | str | None) -> str:
