@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     tasks: str = "inline"
     """Who runs deployments for the server (GOLIVE_TASKS): ``inline`` (a thread pool in
     the server process) or ``celery`` (agents)."""
+    broker_url: str = ""
+    """The Celery broker agents take deployments from (GOLIVE_BROKER_URL, with
+    ``GOLIVE_TASKS=celery``): ``redis://...`` or ``amqp://...``."""
+    queue_prefix: str = "golive"
+    """Names the zone queues ``<prefix>.<zone>`` (GOLIVE_QUEUE_PREFIX), so that several golive
+    sites can share one broker."""
+    agent_name: str = ""
+    """This agent's name (GOLIVE_AGENT_NAME; default: the host name and the zone)."""
+    agent_heartbeat: float = Field(default=10.0, gt=0, le=300)
+    """Seconds between an agent's heartbeats (GOLIVE_AGENT_HEARTBEAT); an agent silent for
+    three of them is lost, and the deployments it ran are interrupted."""
     url: str = ""
     """A golive server (GOLIVE_URL): the CLI then works through its API."""
     token: str = ""

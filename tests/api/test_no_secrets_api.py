@@ -209,6 +209,7 @@ READS: dict[str, Reads] = {
     # the repository with a password in its URL: git's error must not repeat it
     "service.branches": lambda _: [({"project": "shop", "service": name}, {})
                                    for name in ("api", "web")],
+    "agent.list": once(),
 }
 
 

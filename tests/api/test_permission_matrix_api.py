@@ -291,6 +291,7 @@ TABLE: dict[str, Row] = {
     "board.show": Row(ANY, fixed()),
     "lane.list": Row(MEMBERS, fixed({"project": "shop"})),
     "lane.release": Row(TESTERS, held_lane),
+    "agent.list": Row(ANY, fixed()),
     # people
     "user.list": Row(ANY, fixed()),
     "user.me": Row(ANY, fixed()),

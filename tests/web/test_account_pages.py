@@ -4,6 +4,7 @@ the site admins' user management, the audit log and the agents, in both language
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
+from golive.services import agents
 from golive.services.runtime import Runtime
-from golive.store.models import ApiToken, User
+from golive.store.models import ApiToken, Deployment, Order, Project, User, utcnow
 from golive.testing.server import api_token, bearer
 from golive.testing.web import csrf_of, give_password, log_in
 from golive.testing.world import apply_config
@@ -334,6 +336,49 @@ def test_owners_read_their_projects_audit_and_admins_all_of_it(
     assert refused.status_code == 403 and "audit" in refused.text
 
 
+# --- agents -----------------------------------------------------------------------------
+
+
+def test_the_agents_page_shows_each_agent_and_whether_it_lives(
+        api: TestClient, people: dict[str, str], sqlite_runtime: Runtime) -> None:
+    as_user(api, people, "dave")
+    assert "No agent has started yet." in api.get("/agents", headers=EN).text
+    long_ago = utcnow() - timedelta(hours=1)
+    with sqlite_runtime.store.session() as session:
+        agents.register(session, name="dc1-a", zone="dc1", runner="agent:dc1-a@m1:1:1",
+                        concurrency=2, every=10.0)
+        agents.register(session, name="dc2-a", zone="dc2", runner="agent:dc2-a@m2:1:1",
+                        concurrency=1, every=10.0, now=long_ago)
+        agents.register(session, name="dc3-a", zone="", runner="agent:dc3-a@m3:1:1",
+                        concurrency=1, every=10.0)
+        agents.stop(session, "agent:dc3-a@m3:1:1")
+        shop = session.scalar(select(Project).where(Project.name == "shop"))
+        dave = session.scalar(select(User).where(User.name == "dave"))
+        assert shop is not None and dave is not None
+        order = Order(project_id=shop.id, created_by_id=dave.id, title="x",
+                      state="test:deploying")
+        session.add(order)
+        session.flush()
+        session.add(Deployment(order_id=order.id, stage="test", status="pending",
+                               requested_by="dave"))
+        session.flush()
+        deployment = session.scalar(select(Deployment.id))
+        assert deployment is not None
+        # dc1-a takes it as an agent does (the store's row says who runs it)
+        assert agents.claim(session, deployment, "agent:dc1-a@m1:1:1", "dc1-a")
+        session.commit()
+        order_id = order.id
+    english = api.get("/agents", headers=EN)
+    states = re.findall(r'<tr data-name="([^"]+)">.*?<span class="badge (\w+)">([^<]+)</span>',
+                        english.text, re.S)
+    assert sorted(states) == [("dc1-a", "ok", "alive"), ("dc2-a", "bad", "lost"),
+                              ("dc3-a", "mute", "stopped")]
+    assert "up to 2 at once" in english.text and "idle" in english.text
+    assert f'<a href="/orders/{order_id}">Order {order_id}</a>' in english.text
+    chinese = api.get("/agents", headers=ZH)
+    assert "在线" in chinese.text and "失联" in chinese.text and "已停止" in chinese.text
+
+
 # --- both languages ---------------------------------------------------------------------
 
 
@@ -343,6 +388,7 @@ def test_owners_read_their_projects_audit_and_admins_all_of_it(
     ("/admin/users", "Add a user", "添加用户"),
     ("/admin/users/dave", "Set the password", "设置密码"),
     ("/audit", "Audit log", "审计日志"),
+    ("/agents", "Agents run the deployments", "执行节点负责"),
 ])
 def test_each_page_speaks_both_languages(api: TestClient, people: dict[str, str], url: str,
                                          english: str, chinese: str) -> None:

@@ -30,13 +30,14 @@ IDENTITY = {
 
 
 def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT,
-        what: str = "", detached: bool = False) -> str:
+        what: str = "", detached: bool = False, extra_env: dict[str, str] | None = None) -> str:
     """Run git; its stdout, or GitError with git's own message.
 
     ``detached``: in a session of its own, so that a signal to golive's process group
     (golive killed) does not cut it short — a push then ends as a whole, and never
     leaves a remote on this machine with its ref locks held."""
-    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+           **(extra_env or {})}
     try:
         done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL,
@@ -144,9 +145,15 @@ class Mirror:
         self.remove_worktree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         git("worktree", "add", "--detach", "--quiet", str(dest), main_commit, cwd=self.path)
+        # dated by its parents, not by the clock: every agent that merges the same pair
+        # makes the same merge commit (an agent resuming another's deployment, a later
+        # stage built on another agent)
+        newest = max(int(git("show", "-s", "--format=%ct", commit, cwd=self.path).strip())
+                     for commit in (main_commit, branch_commit))
+        dated = {"GIT_AUTHOR_DATE": f"@{newest} +0000", "GIT_COMMITTER_DATE": f"@{newest} +0000"}
         try:
             git("merge", "--no-ff", "--no-edit", "-m", message, branch_commit, cwd=dest,
-                what="of the branch into main ")
+                what="of the branch into main ", extra_env=dated)
         except GitError:
             conflicted = git("diff", "--name-only", "--diff-filter=U", cwd=dest).split()
             self.remove_worktree(dest)

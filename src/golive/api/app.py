@@ -8,7 +8,9 @@ While the application runs (its lifespan) it holds the runtime, and with
 ``GOLIVE_TASKS=inline`` (the default) it is also the worker: deployments run on a
 thread pool in this process, the notification outbox is sent continuously, and
 releases queued for a window are started when it opens — so one ``golive server``
-serves a whole team on SQLite.
+serves a whole team on SQLite. With ``GOLIVE_TASKS=celery`` agents run the deployments
+(``worker/celery_app.py``): the server enqueues each on its zone's queue, and besides
+sending and scheduling it finds lost agents every heartbeat period.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from golive import __version__
 from golive.api import auth, errors, events, hooks, monitoring
 from golive.api.routes import build_router
 from golive.services import accounts, scheduler
+from golive.services.recovery import recover
 from golive.services.runtime import Runtime, open_runtime
 from golive.services.ticker import Ticker
 from golive.settings import Settings, get_settings
 from golive.web import app as web
+from golive.worker.celery_app import CeleryDispatcher
 from golive.worker.inline import InlineRunner
 from golive.worker.notifier import sender
 
@@ -51,13 +55,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 stack.callback(live.close)
             _first_start(live, announce)
             app.state.runtime = live
-            runner = InlineRunner(live, workers=8)
+            runner = _task_backend(live)
             stack.callback(runner.shutdown)
             app.state.tasks = runner
-            if live.settings.tasks == "inline":
+            if live.settings.tasks == "inline" or live.settings.broker_url:
                 stack.enter_context(sender(live))
                 stack.enter_context(Ticker(lambda: _start_due(live, runner), SCHEDULER_EVERY,
                                            "golive-scheduler", at_start=True))
+            if live.settings.tasks == "celery" and live.settings.broker_url:
+                stack.enter_context(Ticker(lambda: _watch_agents(live),
+                                           live.settings.agent_heartbeat, "golive-agents"))
             yield
 
     app = FastAPI(title="golive", version=__version__, lifespan=lifespan,
@@ -82,7 +89,22 @@ def _first_start(runtime: Runtime, announce: Callable[[str], None]) -> None:
                  "(shown only now; change it with `golive user password admin`)")
 
 
-def _start_due(runtime: Runtime, runner: InlineRunner) -> None:
+def _task_backend(runtime: Runtime) -> InlineRunner | CeleryDispatcher:
+    """Celery (agents run deployments) or a thread pool here; a server with
+    GOLIVE_TASKS=celery and no broker runs nothing in the background (tests use that)."""
+    if runtime.settings.tasks == "celery":
+        return CeleryDispatcher(runtime)
+    return InlineRunner(runtime, workers=8)
+
+
+def _watch_agents(runtime: Runtime) -> None:
+    """With agents: a lost agent's deployments become ``interrupted`` (resumable)."""
+    with runtime.store.session() as session:
+        if recover(session):
+            session.commit()
+
+
+def _start_due(runtime: Runtime, runner: InlineRunner | CeleryDispatcher) -> None:
     for started in scheduler.start_due(runtime):
         if started.outcome == "started":
             runner.submit(started.deployment_id)

@@ -11,7 +11,19 @@ import sys
 import typer
 
 from golive import __version__
-from golive.cli import config, demo, hosts, notify, orders, pipeline, server, sql, tokens, users
+from golive.cli import (
+    agent,
+    config,
+    demo,
+    hosts,
+    notify,
+    orders,
+    pipeline,
+    server,
+    sql,
+    tokens,
+    users,
+)
 from golive.cli.context import STATE
 from golive.cli.output import error
 from golive.errors import GoliveError
@@ -31,6 +43,7 @@ app.add_typer(hosts.app, name="host")
 app.add_typer(sql.app, name="sql")
 app.add_typer(pipeline.lanes, name="lane")
 app.add_typer(notify.app, name="notify")
+app.add_typer(agent.app, name="agent")
 app.command("board")(pipeline.board)
 app.command("scheduler")(pipeline.scheduler_command)
 app.command("apply")(config.apply)

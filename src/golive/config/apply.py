@@ -267,7 +267,7 @@ def _write_stages(ctx: _Context, project: Project, service: Service, spec: Servi
         row = ServiceStage(
             stage=stage_name, position=list(project.stages).index(stage_name), mode=stage.mode,
             path=stage.path, database=database, batch=str(stage.batch), parallel=stage.parallel,
-            keep_releases=stage.keep_releases,
+            keep_releases=stage.keep_releases, zone=stage.zone,
         )
         targets = [("deploy", "", n) for n in stage.hosts]
         targets += [("deploy", lane, n) for lane, ls in stage.lanes.items() for n in ls.hosts]

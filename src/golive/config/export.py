@@ -70,6 +70,7 @@ def _stage_spec(stage: ServiceStage) -> StageSpec:
         batch=int(stage.batch) if stage.batch.isdigit() else stage.batch,
         parallel=stage.parallel,
         keep_releases=stage.keep_releases,
+        zone=stage.zone,
     )
 
 

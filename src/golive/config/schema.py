@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from golive.domain import messages
 from golive.domain import windows as windows_rules
 from golive.domain.names import name_problem
+from golive.domain.zones import zone_problem
 
 DEFAULT_STAGES = ["test", "staging", "prod"]
 CHANNEL_SECRET_FIELDS = ("webhook", "secret", "smtp_password")
@@ -25,6 +26,13 @@ class Spec(BaseModel):
 
 def _valid_name(value: str) -> str:
     problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _valid_zone(value: str) -> str:
+    problem = zone_problem(value)
     if problem:
         raise ValueError(problem)
     return value
@@ -45,6 +53,7 @@ class HostSpec(Spec):
     labels: dict[str, str] = Field(default_factory=dict)
 
     _name = field_validator("name")(_valid_name)
+    _zone = field_validator("zone")(_valid_zone)
 
     @model_validator(mode="after")
     def _transport_fields(self) -> HostSpec:
@@ -100,6 +109,10 @@ class StageSpec(Spec):
     batch: int | str = 0
     parallel: int = Field(default=20, ge=1, le=500)
     keep_releases: int = Field(default=5, ge=1, le=INT_MAX)
+    zone: str = Field(default="", max_length=100)
+    """The network zone whose agents deploy it (GOLIVE_TASKS=celery); default: its hosts'."""
+
+    _zone = field_validator("zone")(_valid_zone)
 
     @field_validator("batch")
     @classmethod

@@ -7,6 +7,11 @@
   ``<stage>:failed``; ``golive order deploy N`` resumes it: the steps it finished
   are checked on the hosts, not done again (``services/deploy.py``);
 * a lock it held on a target database is released.
+
+A golive process on this machine is dead when its pid is gone (``liveness``); an agent,
+on any machine, when its heartbeat stopped (``agents``): the server checks both every
+few seconds while agents run (``api/app.py``), so a killed agent's deployment is
+``interrupted`` within a minute.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from golive.domain import messages
 from golive.domain.workflow import Action
 from golive.errors import RefusedError
 from golive.services import locks, notify
-from golive.services.liveness import is_dead
+from golive.services.agents import agent_name_of, dead_judge
 from golive.services.orders import get_order, transition
 from golive.store.models import Deployment, LogLine, SqlExecution, SqlLock, utcnow
 
@@ -29,6 +34,7 @@ UNKNOWN_MESSAGE = ("interrupted: golive stopped while the statement ran; it may 
 def recover(session: Session) -> int:
     """Repair what dead local runners left; the number of rows changed. Caller commits."""
     changed = 0
+    is_dead = dead_judge(session)
     for execution in session.scalars(select(SqlExecution).where(SqlExecution.status == "running")):
         if is_dead(execution.runner):
             execution.status, execution.message = "unknown", UNKNOWN_MESSAGE
@@ -51,7 +57,15 @@ def recover(session: Session) -> int:
 
 
 def _interrupt(session: Session, deployment: Deployment) -> None:
-    why = "interrupted: the golive process running this deployment stopped"
+    agent = agent_name_of(deployment.runner)
+    interrupt(session, deployment,
+              f"interrupted: agent {agent} running this deployment stopped answering"
+              if agent else "interrupted: the golive process running this deployment stopped")
+
+
+def interrupt(session: Session, deployment: Deployment, why: str) -> None:
+    """Mark ``deployment`` interrupted for ``why`` (resumable), free its locks, fail its
+    order's stage. The caller commits."""
     deployment.status, deployment.error, deployment.finished_at = "interrupted", why, utcnow()
     session.add(LogLine(deployment_id=deployment.id, level="error",
                         text=f"{why}; `golive order deploy {deployment.order_id}` resumes it"))

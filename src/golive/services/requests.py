@@ -24,7 +24,7 @@ from golive.domain import messages
 from golive.domain.permissions import Permission, needed_roles
 from golive.domain.workflow import Action
 from golive.errors import Busy, InputError, RefusedError
-from golive.services import gates, lanes, locks, notify
+from golive.services import agents, gates, lanes, locks, notify
 from golive.services.history import note
 from golive.services.liveness import this_runner
 from golive.services.orders import check_transition, get_order, require_deployer, transition
@@ -174,6 +174,7 @@ def _start(session: Session, order: Order, deployment: Deployment, by: User, *, 
                            reason=reason, policy=policy, also=also)
     chosen = lanes.take_lane(session, order, target, by, requested=lane, take_over=take_over)
     deployment.lane, deployment.status, deployment.runner = chosen, "pending", this_runner()
+    deployment.zone = agents.zone_for(session, order, target, chosen)  # the agents' queue
     if resumed:
         deployment.resumes += 1
         deployment.error, deployment.finished_at = "", None

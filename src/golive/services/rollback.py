@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from golive.domain.release import release_order
 from golive.domain.workflow import Action
 from golive.errors import DeployError
-from golive.services import lanes, locks, occupancy, rollout
+from golive.services import agents, lanes, locks, occupancy, rollout
 from golive.services.deployrun import DeployRun, Switched, about, parallel, step, switch_back
 from golive.services.history import note
 from golive.services.jobs import run_jobs
@@ -40,7 +40,8 @@ def request_rollback(session: Session, order_id: int, by: User, *, stage: str | 
     deployment = Deployment(order_id=order.id, stage=target_stage, kind="rollback",
                             action=Action.ROLLBACK.value, lane=lane, status="pending",
                             requested_by=by.name, target_release=to_release,
-                            runner=this_runner())
+                            runner=this_runner(),
+                            zone=agents.zone_for(session, order, target_stage, lane))
     session.add(deployment)
     session.flush()
     locks.acquire(session, keys, deployment)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -211,6 +212,8 @@ class ServiceStage(Base):
     """Hosts switched at a time: a number ("0": all at once) or a percentage ("25%")."""
     parallel: Mapped[int] = mapped_column(Integer, default=20)
     keep_releases: Mapped[int] = mapped_column(Integer, default=5)
+    zone: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    """The network zone whose agents deploy it ("": the zone its hosts name, if any)."""
 
     service: Mapped[Service] = relationship(back_populates="stages")
     database: Mapped[TargetDatabase | None] = relationship()
@@ -380,6 +383,10 @@ class Deployment(Base):
     ``requested_by``; empty when a person asked."""
     runner: Mapped[str] = mapped_column(String(200), default="")
     """host:pid:start-time of the process running it, to tell a live run from a dead one."""
+    zone: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    """The zone whose agents run it (with GOLIVE_TASKS=celery; "" for the default zone)."""
+    agent: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    """The agent that ran it last ("" when run by the server or the CLI)."""
     requested_by: Mapped[str] = mapped_column(Name)
     created_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)
@@ -661,3 +668,21 @@ class AuditEntry(Base):
     status: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """The request's parameters, secrets masked."""
+
+
+class Agent(Base):
+    """A Celery agent (``golive agent``): its zone, version and heartbeat."""
+
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Name, unique=True)
+    zone: Mapped[str] = mapped_column(String(100), default="")
+    version: Mapped[str] = mapped_column(String(50), default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    runner: Mapped[str] = mapped_column(String(200), default="")
+    """The runner its deployments record (``agent:<name>@host:pid:start``)."""
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    heartbeat_every: Mapped[float] = mapped_column(Float, default=10.0)
+    started_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(Created, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(Created, nullable=True)

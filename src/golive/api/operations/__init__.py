@@ -2,6 +2,7 @@
 package registers them all in ``api.registry.OPERATIONS``."""
 
 from golive.api.operations import (  # noqa: F401
+    agents,
     dashboard,
     deployments,
     drafting,
