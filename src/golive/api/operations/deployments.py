@@ -145,7 +145,8 @@ def plan(work: Work, number: int, stage: str = "", full: bool = False,
     result = deploy_service.build_plan(work.runtime, work.session, order, target,
                                        "full" if full else "iterative", lane,
                                        resume=resuming, estimate_transfer=True)
-    return {**result.to_dict(), "language": work.user.language}
+    # the plan's words: the user's language; a user who left it to their browser gets English
+    return {**result.to_dict(), "language": work.user.language or "en"}
 
 
 @operation("order.logs", "GET", "/orders/{number}/logs", DeploymentLog)
