@@ -48,6 +48,7 @@ def view(session: Session, deployment: Deployment) -> dict[str, Any]:
         "release_id": deployment.release_id, "resumes": deployment.resumes,
         "not_before": deployment.not_before, "policy": deployment.policy,
         "order_state": get_order(session, deployment.order_id).state,
+        "zone": deployment.zone, "agent": deployment.agent,
     }
 
 

@@ -82,6 +82,10 @@ class DeploymentView(Response):
     finished_at: datetime | None
     error: str
     order_state: str
+    zone: str = ""
+    """The network zone whose agents run it ("": the default zone)."""
+    agent: str = ""
+    """The agent that ran it last ("" when the server or the CLI ran it)."""
 
 
 class Step(Response):
