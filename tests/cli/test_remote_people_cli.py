@@ -98,6 +98,25 @@ def test_user_list_and_members_print_alike(cli: Cli) -> None:
         ("dev", ["developer"]), ("olga", ["owner"])]
 
 
+def test_member_roles_and_removal_print_alike(cli: Cli) -> None:
+    def members() -> list[tuple[str, list[str]]]:
+        listed = json.loads(cli.remote("member", "list", "-p", "shop", "--json")[1])
+        return [(m["user"], m["roles"]) for m in listed]
+
+    for run in (cli.local, cli.remote):
+        code, out, err = run("member", "roles", "dev", "-p", "shop", "-r", "tester",
+                             "-r", "developer")
+        assert (code, out, err) == (0, "dev is developer, tester in shop\n", ""), err
+    assert members() == [("dev", ["developer", "tester"]), ("olga", ["owner"])]
+    code, _, err = cli.both("member", "roles", "olga", "-p", "shop", "-r", "developer")
+    assert code == 2 and "owner" in err  # the last owner keeps the role
+    code, out, err = cli.local("member", "remove", "dev", "-p", "shop")
+    assert (code, out) == (0, "dev removed from shop\n"), err
+    assert members() == [("olga", ["owner"])]
+    code, _, err = cli.both("member", "remove", "dev", "-p", "shop")
+    assert code != 0 and "dev" in err  # no longer a member: the same refusal both ways
+
+
 def test_project_show_prints_alike_without_secrets(cli: Cli) -> None:
     for args in (("project", "show", "shop"), ("project", "show", "shop", "--json"),
                  ("project", "list", "--json")):

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from golive.api.schemas.people import NewMember, NewPassword, NewUser, ProfileChanges
+from golive.api.schemas.project_settings import MemberRoles
 from golive.cli import output
 from golive.cli.client import body, call
 from golive.errors import InputError
@@ -101,6 +102,30 @@ def member_add(
     """Give a user one or more roles in a project (project owner or site admin)."""
     call("member.add", project=project, body=body(NewMember, user=user, roles=role))
     output.console.print(f"{user} is {', '.join(role)} in {project}", markup=False)
+
+
+@members.command("roles")
+def member_roles(
+    user: str = typer.Argument(..., help="The member."),
+    project: str = typer.Option(..., "-p", "--project", help="The project."),
+    role: list[str] = typer.Option(..., "--role", "-r",
+                                   help="owner, developer, tester or releaser; repeatable."),
+) -> None:
+    """Make these exactly a member's roles (project owner or site admin); the project's
+    last owner keeps the owner role."""
+    found = call("member.set_roles", project=project, user=user,
+                 body=body(MemberRoles, roles=role))
+    output.console.print(f"{user} is {', '.join(found['roles'])} in {project}", markup=False)
+
+
+@members.command("remove")
+def member_remove(
+    user: str = typer.Argument(..., help="The member."),
+    project: str = typer.Option(..., "-p", "--project", help="The project."),
+) -> None:
+    """Take every role of a user in the project away (project owner or site admin)."""
+    output.console.print(call("member.remove", project=project, user=user)["message"],
+                         markup=False)
 
 
 @members.command("list")
