@@ -51,15 +51,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 from cryptography.fernet import Fernet
-from kombu import Connection
 from sqlalchemy import create_engine, select, text
 
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime, open_runtime
 from golive.settings import Settings
 from golive.store.models import Deployment
+from golive.testing.brokers import forget_queues
 from golive.testing.databases import scratch_database
 from golive.testing.server import api_token, bearer, free_port
 from golive.testing.world import apply_config, file_order, local_hosts, make_repo
@@ -151,22 +150,6 @@ async def read_load(url: str, token: str, orders: list[int], clients: int, pause
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
-
-
-def forget_queues(url: str, prefix: str) -> None:
-    """The run's queues and bindings go from the broker (Redis: every key naming them)."""
-    if url.startswith("redis"):
-        client = redis.Redis.from_url(url)
-        for key in client.scan_iter(match=f"*{prefix}*"):
-            client.delete(key)
-        client.close()
-        return
-    with Connection(url, connect_timeout=5) as connection:
-        for delete in ("queue_delete", "exchange_delete"):
-            try:
-                getattr(connection.channel(), delete)(f"{prefix}.default")
-            except Exception:  # noqa: BLE001 - never declared (the inline mode)
-                continue
 
 
 def one_run(mode: str, options: argparse.Namespace) -> dict[str, Any]:

@@ -23,16 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 from cryptography.fernet import Fernet
-from kombu import Connection
 from sqlalchemy import select
 
 from golive.api.app import create_app
-from golive.domain.zones import queue_name
 from golive.services.runtime import Runtime, open_runtime
 from golive.settings import get_settings
 from golive.store.models import Agent, Deployment
+from golive.testing.brokers import forget_queues
 from golive.testing.databases import scratch_database
 from golive.testing.server import LiveServer, api_token, bearer, serve
 
@@ -167,25 +165,6 @@ class Site:
                 agent.process.wait(timeout=10)
 
 
-def _delete_queues(url: str, prefix: str, zones: set[str]) -> None:
-    """The test's queues and exchanges (on Redis: every key naming the prefix) go."""
-    if url.startswith("redis"):
-        client = redis.Redis.from_url(url)
-        for key in client.scan_iter(match=f"*{prefix}*"):
-            client.delete(key)
-        client.close()
-        return
-    with Connection(url, connect_timeout=5) as connection:
-        channel = connection.channel()
-        for zone in zones:
-            name = queue_name(prefix, zone)  # Celery names the queue's exchange alike
-            for delete in ("queue_delete", "exchange_delete"):
-                try:
-                    getattr(channel, delete)(name)
-                except Exception:  # noqa: BLE001 - one never declared is fine
-                    channel = connection.channel()  # AMQP closes a channel on an error
-
-
 @contextmanager
 def agent_site(root: Path, broker: str, monkeypatch: Any) -> Iterator[Site]:
     """A server with GOLIVE_TASKS=celery on ``broker`` (redis or rabbitmq), no agents yet."""
@@ -203,7 +182,7 @@ def agent_site(root: Path, broker: str, monkeypatch: Any) -> Iterator[Site]:
                                                       announce=lambda _: None)))
         site = Site(root, runtime, server, api_token(runtime, "admin"),
                     {**os.environ, **env}, prefix)
-        stack.callback(lambda: _delete_queues(
+        stack.callback(lambda: forget_queues(
             BROKERS[broker], prefix, {a.zone for a in site.agents.values()} | {"default"}))
         stack.callback(site.stop_agents)
         yield site

@@ -42,9 +42,16 @@ from golive.services import accounts, lanes, orders, users
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime, open_runtime
 from golive.settings import Settings
-from golive.store.models import Deployment, LaneHold, SqlExecution, TargetDatabase
+from golive.store.models import Deployment, LaneHold
 from golive.testing.server import api_token, bearer
-from golive.testing.world import apply_config, deploy, file_order, local_hosts, make_repo
+from golive.testing.world import (
+    apply_config,
+    deploy,
+    file_order,
+    leave_unknown,
+    local_hosts,
+    make_repo,
+)
 
 API = "/api/v1"
 BRANCH = "feature/x"
@@ -159,14 +166,7 @@ def sql_order(world: World) -> Call:
     """A draft with SQL whose statement a dead run left ``unknown`` on the test database."""
     order_id = fresh_order(world, "draft", ItemRequest("api", BRANCH,
                                                        sql="CREATE TABLE t (a INT);"))
-    with world.runtime.store.session() as session:
-        statement = orders.get_order(session, order_id).items[0].statements[0]
-        database = session.scalars(select(TargetDatabase).where(
-            TargetDatabase.name == "shop-test")).one()
-        session.add(SqlExecution(database_id=database.id, order_id=order_id, stage="test",
-                                 statement_id=statement.id, checksum=statement.checksum,
-                                 status="unknown", executed_by="dev"))
-        session.commit()
+    leave_unknown(world.runtime, order_id, "shop-test", "test", "dev")
     return Call({"number": order_id, "statement": "api:1"}, body={"as": "executed"})
 
 

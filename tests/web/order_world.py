@@ -21,8 +21,8 @@ from golive.domain.jobs import JobSpec
 from golive.services import accounts, orders, users
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime
-from golive.store.models import SqlExecution, TargetDatabase, User
-from golive.testing.world import apply_config, local_hosts, make_repo
+from golive.store.models import User
+from golive.testing.world import apply_config, leave_unknown, local_hosts, make_repo
 
 BRANCH = "feature/cart"
 PATH = "srv/api"
@@ -86,14 +86,7 @@ class World:
 
     def leave_unknown(self, order_id: int) -> None:
         """The order's first statement as a dead run left it on the test database."""
-        with self.runtime.store.session() as session:
-            statement = orders.get_order(session, order_id).items[0].statements[0]
-            database = session.scalars(select(TargetDatabase).where(
-                TargetDatabase.name == "shop-test")).one()
-            session.add(SqlExecution(database_id=database.id, order_id=order_id, stage="test",
-                                     statement_id=statement.id, checksum=statement.checksum,
-                                     status="unknown", executed_by="dev"))
-            session.commit()
+        leave_unknown(self.runtime, order_id, "shop-test", "test", "dev")
 
 
 def make_world(root: Path, runtime: Runtime, client: TestClient) -> World:

@@ -28,9 +28,9 @@ from sqlalchemy import ColumnElement, inspect, select
 from golive.domain.release import release_order
 from golive.services import configuration, orders, requests, rollback, users
 from golive.services import deploy as engine
-from golive.services.orders import ItemRequest
+from golive.services.orders import ItemRequest, get_order
 from golive.services.runtime import Runtime
-from golive.store.models import Base
+from golive.store.models import Base, SqlExecution, TargetDatabase
 
 M = TypeVar("M", bound=Base)
 
@@ -192,3 +192,17 @@ def rows(runtime: Runtime, model: type[M], *where: ColumnElement[bool]) -> list[
                                      .order_by(*inspect(model).primary_key)))
         session.expunge_all()
     return found
+
+
+def leave_unknown(runtime: Runtime, order_id: int, database: str, stage: str,
+                  by: str) -> None:
+    """The order's first statement as a run that died mid-statement left it on
+    ``database``: ``unknown``, for a person to resolve."""
+    with runtime.store.session() as session:
+        statement = get_order(session, order_id).items[0].statements[0]
+        target = session.scalars(select(TargetDatabase).where(
+            TargetDatabase.name == database)).one()
+        session.add(SqlExecution(database_id=target.id, order_id=order_id, stage=stage,
+                                 statement_id=statement.id, checksum=statement.checksum,
+                                 status="unknown", executed_by=by))
+        session.commit()
