@@ -314,7 +314,7 @@ TABLE: dict[str, Row] = {
     "project.list": Row(ANY, fixed()),
     "project.show": Row(MEMBERS, fixed({"project": "shop"})),
     "project.export": Row(MEMBERS, fixed({"project": "shop"})),
-    "project.apply": Row(ADMIN, shop_export),
+    "project.apply": Row(OWNERS, shop_export),
     "database.list": Row(ANY, fixed()),
     "config.apply": Row(ADMIN, extra_host),
     "config.export": Row(ADMIN, fixed()),

@@ -52,6 +52,7 @@ TABLE: dict[tuple[Permission, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {
     (Permission.MANAGE_CHANNELS, ()):              ("-   -   -   Y   Y   -    -", (OWNER,)),
     (Permission.MANAGE_USERS, ()):                 ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.APPLY_CONFIG, ()):                 ("-   -   -   -   Y   -    -", ("admin",)),
+    (Permission.CONFIGURE_PROJECT, ()):            ("-   -   -   Y   Y   -    -", (OWNER,)),
     (Permission.EXPORT_CONFIG, ()):                ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.EXPORT_SECRETS, ()):               ("-   -   -   -   Y   -    -", ("admin",)),
     (Permission.TRUST_HOST_KEY, ()):               ("-   -   -   -   Y   -    -", ("admin",)),

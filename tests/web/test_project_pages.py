@@ -335,13 +335,29 @@ def test_import_names_this_project_only_and_new_variables_need_values(
         assert session.scalar(select(Project).where(Project.name == "other")) is None
 
 
-def test_an_owner_who_is_not_a_site_admin_cannot_import(api: TestClient,
-                                                        world: World) -> None:
+def test_the_owner_applies_the_project_but_not_what_projects_share(api: TestClient,
+                                                                  world: World) -> None:
     login(api, world, "olga")
     page = api.get("/projects/shop/config")
-    refused = api.post("/projects/shop/config", data={
-        "csrf_token": csrf_of(page.text), "text": "projects: []\n"})
-    assert refused.status_code == 403 and "needs a site admin" in refused.text
+    text = api.get("/projects/shop/config/golive.yaml").text
+    assert 'data-action="project.apply"' in page.text
+    moved = world.root / "elsewhere"  # a host every project shares, moved by its owner
+    shared = f"hosts:\n- {{name: h-prod, transport: local, root: '{moved}'}}\n{text}"
+    refused = api.post("/projects/shop/config", data={"csrf_token": csrf_of(page.text),
+                                                      "text": shared})
+    assert refused.status_code == 403
+    assert "host h-prod (updated)" in refused.text and "site admin" in refused.text
+    own = text.replace("  stages:\n", "  auto_promote: true\n  stages:\n", 1)
+    applied = api.post("/projects/shop/config", follow_redirects=False, data={
+        "csrf_token": csrf_of(page.text), "text": own})
+    assert applied.status_code == 303, applied.text
+    assert _shop_auto_promote(world)
+    login(api, world, "dev")
+    page = api.get("/projects/shop/config")
+    assert 'data-action="project.apply"' not in page.text
+    refused = api.post("/projects/shop/config", data={"csrf_token": csrf_of(page.text),
+                                                      "text": own})
+    assert refused.status_code == 403
 
 
 # -- languages -------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     MANAGE_CHANNELS = "manage_channels"      # notification channels: send a test message
     MANAGE_USERS = "manage_users"
     APPLY_CONFIG = "apply_config"            # golive apply: hosts, databases, projects
+    CONFIGURE_PROJECT = "configure_project"  # apply one project's own golive.yaml
     EXPORT_CONFIG = "export_config"          # golive export (secrets as ${...})
     EXPORT_SECRETS = "export_secrets"
     TRUST_HOST_KEY = "trust_host_key"
@@ -53,6 +54,7 @@ NEEDS: dict[Permission, tuple[str, ...]] = {
     Permission.MANAGE_CHANNELS: (),
     Permission.MANAGE_USERS: (),
     Permission.APPLY_CONFIG: (),
+    Permission.CONFIGURE_PROJECT: (),
     Permission.EXPORT_CONFIG: (),
     Permission.EXPORT_SECRETS: (),
     Permission.TRUST_HOST_KEY: (),

@@ -24,7 +24,7 @@ from golive.config.schema import GoliveConfig
 from golive.domain.permissions import Permission
 from golive.domain.roles import ALL_ROLES, Role, parse_role
 from golive.domain.secrets import mask_url_passwords
-from golive.errors import InputError, NotFound
+from golive.errors import InputError, NotFound, PermissionDenied
 from golive.services.users import get_project, require
 from golive.store.models import Member, Project, User
 from golive.store.secrets import SecretBox
@@ -130,15 +130,35 @@ def stored_values(session: Session, box: SecretBox, project: Project) -> dict[st
 
 def apply_project_yaml(session: Session, box: SecretBox, by: User, project_name: str,
                        text: str, file_name: str, secrets: dict[str, str]) -> ApplyReport:
-    """Apply a golive.yaml edited from the project's export (site admin): it may name no
-    other project; a ``${VAR}`` not given in ``secrets`` keeps the value stored for it.
-    Nothing is written when anything is wrong (the caller rolls back)."""
+    """Apply a golive.yaml edited from the project's export (the project's owner or a site
+    admin): it may name no other project; a ``${VAR}`` not given in ``secrets`` keeps the
+    value stored for it. Hosts and databases are shared by every project, and users are
+    the site's: changing them needs a site admin. Nothing is written when anything is
+    wrong (the caller rolls back)."""
     project = get_project(session, project_name)
-    require(session, by, None, Permission.APPLY_CONFIG, f"applying {project.name}'s settings")
+    require(session, by, project, Permission.CONFIGURE_PROJECT,
+            f"applying {project.name}'s settings")
     loaded = load_text(text, file_name, {**stored_values(session, box, project), **secrets})
     for index, spec in enumerate(loaded.config.projects):
         if spec.name != project.name:
             raise loaded.error(("projects", index, "name"),
                                f"this file may change {project.name} only, not {spec.name}; "
                                "apply the other projects on their own pages")
-    return apply_config(session, loaded, box)
+    report = apply_config(session, loaded, box)
+    if not by.is_admin:
+        _refuse_site_changes(report)
+    return report
+
+
+SITE_WIDE = ("host", "database", "user")
+"""What a golive.yaml holds beyond one project: a project's owner may not change it."""
+
+
+def _refuse_site_changes(report: ApplyReport) -> None:
+    changed = [f"{c.kind} {c.name} ({c.action})" for c in report.changes
+               if c.kind in SITE_WIDE and c.action in ("created", "updated", "removed")]
+    if changed:
+        raise PermissionDenied(
+            f"the file changes what every project shares: {', '.join(changed)}; that needs a "
+            "site admin (send them the file), or leave those entries as exported",
+            needed_roles=("admin",))

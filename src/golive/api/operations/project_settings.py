@@ -48,8 +48,9 @@ def export_project(work: Work, project: str) -> dict[str, Any]:
 
 @operation("project.apply", "POST", "/projects/{project}/config", Applied)
 def apply_project(work: Work, project: str, body: ProjectConfigText) -> dict[str, Any]:
-    """Apply the project's golive.yaml, edited from its export (site admin): what it
-    names is created or updated, the rest kept; it may name no other project. A
+    """Apply the project's golive.yaml, edited from its export (its owner or a site admin;
+    changes to hosts, databases or users need a site admin): what it names is created or
+    updated, the rest kept; it may name no other project. A
     ``${VAR}`` not given in ``secrets`` keeps its stored value. An error names the file,
     the line and the field, and nothing is applied."""
     report = project_settings.apply_project_yaml(

@@ -186,9 +186,10 @@ def trust_host(p: Page, project: str, host: str) -> Response:
 def _config_page(p: Page, project: str, *, text: str | None = None, secrets: str = "",
                  errors: dict[str, str] | None = None, status: int = 200) -> Response:
     exported = p.read("project.export", project=project)["text"]
+    manage = _can_manage(p, p.read("project.show", project=project))
     return p.render("project_config.html", status=status, project=project,
                     exported=exported, text=exported if text is None else text,
-                    secrets=secrets, errors=errors or {}, admin=p.me.is_admin)
+                    secrets=secrets, errors=errors or {}, admin=manage)
 
 
 @page("/projects/{project}/config")
