@@ -144,7 +144,15 @@ def test_a_refused_action_comes_back_as_a_message_and_changes_nothing(world: Wor
     assert answer.status_code == 303
     assert state_of(world, number) == "test:deployed"
     after = client.get(f"/orders/{number}").text
-    assert 'class="flash bad"' in after and "needs the role tester" in after
+    assert 'class="flash bad"' in after and "Not allowed: " in after
+    assert "needs the role tester" in after
+    # in Chinese the kind of refusal is translated; the services' reason stays as worded
+    chinese = {"Accept-Language": "zh-CN"}  # a browser sends it with every request
+    page = client.get(f"/orders/{number}", headers=chinese).text
+    client.post(f"/orders/{number}/pass", data={"csrf_token": csrf_of(page)}, headers=chinese,
+                follow_redirects=False)
+    after = client.get(f"/orders/{number}", headers=chinese).text
+    assert "无权操作: " in after and "needs the role tester" in after
 
 
 def test_a_form_without_its_csrf_token_is_refused(world: World) -> None:

@@ -182,14 +182,24 @@ def _flash(request: Request) -> tuple[str, str] | None:
     return (str(kind), str(text)) if kind and text else None
 
 
+def error_title(exc: GoliveError) -> str:
+    """What kind of refusal or failure it is, in the reader's language (the message
+    itself comes from the services, in English)."""
+    if isinstance(exc, CsrfRefused):
+        return _("The form has expired: reload the page and try again")
+    return {403: _("Not allowed"), 404: _("Not found"), 409: _("Refused"),
+            422: _("Bad input"), 502: _("A host or repository failed")}.get(
+        status_of(exc), _("Something went wrong"))
+
+
+def refusal(exc: GoliveError) -> str:
+    """A refusal as one line for a flash message: its kind, then the services' words."""
+    return f"{error_title(exc)}: {exc.message}"
+
+
 def error_page(request: Request, exc: GoliveError) -> Response:
     """A refusal or failure as a page: the status the API would answer, the message."""
-    status = status_of(exc)
-    title = {403: _("Not allowed"), 404: _("Not found"), 409: _("Refused"),
-             422: _("Bad input"), 502: _("A host or repository failed")}.get(
-        status, _("Something went wrong"))
-    if isinstance(exc, CsrfRefused):
-        title = _("The form has expired: reload the page and try again")
+    status, title = status_of(exc), error_title(exc)
     body = render("error.html", {"me": None, "csrf_token": "", "locale": i18n.current(),
                                  "locales": i18n.LOCALES, "flash": None, "title": title,
                                  "message": mask_text(exc.message), "status": status,

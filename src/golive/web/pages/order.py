@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from golive.api.schemas.deployments import ENDED
 from golive.errors import GoliveError
 from golive.web.i18n import gettext as _
-from golive.web.page import Page, field_errors, page
+from golive.web.page import Page, field_errors, page, refusal
 from golive.web.render import state_color, state_label, word
 
 LOG_LINES = 500
@@ -121,7 +121,7 @@ def _act(p: Page, number: int, operation: str, done: str, **params: Any) -> Resp
     try:
         p.act(operation, number=number, **params)
     except GoliveError as exc:
-        return _back(p, number, exc.message, "bad")
+        return _back(p, number, refusal(exc), "bad")
     except ValidationError as exc:
         return _back(p, number, "; ".join(field_errors(exc).values()), "bad")
     return _back(p, number, done)
@@ -137,7 +137,7 @@ def pass_(p: Page, number: int) -> Response:
     try:
         moved = p.act("order.pass", number=number)
     except GoliveError as exc:
-        return _back(p, number, exc.message, "bad")
+        return _back(p, number, refusal(exc), "bad")
     done = _("Order %(n)d passed: %(state)s.") % {"n": number,
                                                   "state": state_label(moved["state"])}
     if moved.get("message"):
@@ -155,7 +155,7 @@ def reject(p: Page, number: int) -> Response:
     except ValidationError as exc:
         return _render(p, number, field_errors(exc), 422, reason)
     except GoliveError as exc:
-        return _back(p, number, exc.message, "bad")
+        return _back(p, number, refusal(exc), "bad")
     return _back(p, number, _("Order %(n)d rejected.") % {"n": number})
 
 
@@ -191,7 +191,7 @@ def rollback(p: Page, number: int) -> Response:
     try:
         started = p.act("order.rollback", number=number, body=body)
     except GoliveError as exc:
-        return _back(p, number, exc.message, "bad")
+        return _back(p, number, refusal(exc), "bad")
     except ValidationError as exc:
         return _back(p, number, "; ".join(field_errors(exc).values()), "bad")
     return _back(p, number, _("Rollback started (deployment %(id)d). SQL is not undone.")
@@ -231,7 +231,7 @@ def _deploy_or_release(p: Page, number: int, operation: str) -> Response:
     try:
         started = p.act(operation, number=number, body=body)
     except GoliveError as exc:
-        return _back(p, number, exc.message, "bad")
+        return _back(p, number, refusal(exc), "bad")
     except ValidationError as exc:
         return _back(p, number, "; ".join(field_errors(exc).values()), "bad")
     if started["status"] == "queued":
