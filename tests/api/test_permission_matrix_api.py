@@ -51,6 +51,7 @@ from golive.testing.world import (
     leave_unknown,
     local_hosts,
     make_repo,
+    move_to,
 )
 
 API = "/api/v1"
@@ -72,16 +73,6 @@ CANCELLERS = frozenset({"developer", "releaser", "owner", "admin"})
 OWNERS = frozenset({"owner", "admin"})
 ADMIN = frozenset({"admin"})
 
-# the moves that put a fresh order in a state (None: the deploy engine reports it)
-Steps = list[tuple[str, str | None]]
-TO_TEST: Steps = [("submit", "dev"), ("deploy", "dev"), ("succeed", None)]
-TO_STAGING: Steps = [*TO_TEST, ("pass", "tess"), ("deploy", "rel"), ("succeed", None)]
-STATES: dict[str, Steps] = {
-    "draft": [],
-    "submitted": [("submit", "dev")],
-    "test:deployed": TO_TEST,
-    "staging:passed": [*TO_STAGING, ("pass", "tess")],
-}
 
 
 @dataclass
@@ -141,10 +132,7 @@ def fresh_order(world: World, state: str, item: ItemRequest | None = None) -> in
         order_id = orders.create_order(session, dev, "shop",
                                        [item or ItemRequest("api", BRANCH)]).id
         session.commit()
-        for action, by in STATES[state]:
-            user = None if by is None else users.acting_user(session, by)
-            orders.transition(session, order_id, action, user)
-            session.commit()
+    move_to(world.runtime, order_id, state)
     return order_id
 
 

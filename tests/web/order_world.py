@@ -22,31 +22,19 @@ from golive.services import accounts, orders, users
 from golive.services.orders import ItemRequest
 from golive.services.runtime import Runtime
 from golive.store.models import User
-from golive.testing.world import apply_config, leave_unknown, local_hosts, make_repo
+from golive.testing.world import (
+    apply_config,
+    leave_unknown,
+    local_hosts,
+    make_repo,
+    move_to,
+)
 
 BRANCH = "feature/cart"
 PATH = "srv/api"
 PEOPLE = {"dev": "developer", "tess": "tester", "rel": "releaser", "olga": "owner"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 ACTION = re.compile(r'data-action="([a-z_.]+)"')
-
-Steps = list[tuple[str, str | None]]
-TO_TEST: Steps = [("submit", "dev"), ("deploy", "dev"), ("succeed", None)]
-TO_STAGING: Steps = [*TO_TEST, ("pass", "tess"), ("deploy", "rel"), ("succeed", None)]
-STATES: dict[str, Steps] = {
-    "draft": [],
-    "submitted": [("submit", "dev")],
-    "test:deploying": [("submit", "dev"), ("deploy", "dev")],
-    "test:deployed": TO_TEST,
-    "test:failed": [("submit", "dev"), ("deploy", "dev"), ("fail", None)],
-    "test:rejected": [*TO_TEST, ("reject", "tess")],
-    "test:passed": [*TO_TEST, ("pass", "tess")],
-    "staging:deployed": TO_STAGING,
-    "staging:passed": [*TO_STAGING, ("pass", "tess")],
-    "done": [*TO_STAGING, ("pass", "tess"), ("release", "rel"), ("succeed", None)],
-    "cancelled": [("cancel", "dev")],
-}
-
 
 @dataclass
 class World:
@@ -77,11 +65,7 @@ class World:
                                            [ItemRequest("api", BRANCH, sql=sql, jobs=jobs)],
                                            title).id
             session.commit()
-            for action, actor in STATES[state]:
-                user = None if actor is None else users.acting_user(session, actor)
-                reason = "the cart is empty" if action == "reject" else ""
-                orders.transition(session, order_id, action, user, reason=reason)
-                session.commit()
+        move_to(self.runtime, order_id, state)
         return order_id
 
     def leave_unknown(self, order_id: int) -> None:

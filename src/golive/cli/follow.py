@@ -26,9 +26,10 @@ from golive.api.schemas.deployments import ENDED
 from golive.cli import output
 from golive.cli.client import stream
 from golive.errors import RemoteError
+from golive.services import progress
 from golive.services.runtime import Runtime
 from golive.settings import Settings
-from golive.store.models import Deployment, DeploymentStep, Host, LogLine, Service
+from golive.store.models import Deployment, LogLine
 
 STATUS_STYLE = {"done": "green", "failed": "red", "running": "yellow"}
 LEVEL_STYLE = {"error": "red", "warning": "yellow"}
@@ -57,13 +58,8 @@ def _snapshot(runtime: Runtime, deployment_id: int, after_log: int
         status = session.get_one(Deployment, deployment_id).status
         lines = list(session.scalars(select(LogLine).where(
             LogLine.deployment_id == deployment_id, LogLine.id > after_log).order_by(LogLine.id)))
-        steps = session.execute(
-            select(DeploymentStep, Service.name, Host.name)
-            .outerjoin(Service, Service.id == DeploymentStep.service_id)
-            .outerjoin(Host, Host.id == DeploymentStep.host_id)
-            .where(DeploymentStep.deployment_id == deployment_id).order_by(DeploymentStep.id)
-        ).all()
-        rows = [(svc or "", host or "", st.name, st.status, st.message) for st, svc, host in steps]
+        rows = [(service, host, step.name, step.status, step.message)
+                for step, service, host in progress.steps_of(session, deployment_id)]
         session.expunge_all()
     return status, lines, rows
 

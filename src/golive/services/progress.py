@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from golive.store.models import DeploymentStep, LogLine, utcnow
+from golive.store.models import DeploymentStep, Host, LogLine, Service, utcnow
 from golive.store.secrets import mask_text
 
 
@@ -51,3 +52,16 @@ class Reporter:
             step.message = mask_text(message, self.secrets)
             step.data = dict(data or {})
             session.commit()
+
+
+def steps_of(session: Session, deployment_id: int
+             ) -> list[tuple[DeploymentStep, str, str]]:
+    """The deployment's steps in the order they started, each with its service's and
+    host's names ("" where the step runs on none)."""
+    found = session.execute(
+        select(DeploymentStep, Service.name, Host.name)
+        .outerjoin(Service, Service.id == DeploymentStep.service_id)
+        .outerjoin(Host, Host.id == DeploymentStep.host_id)
+        .where(DeploymentStep.deployment_id == deployment_id).order_by(DeploymentStep.id)
+    ).all()
+    return [(step, service or "", host or "") for step, service, host in found]

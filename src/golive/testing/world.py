@@ -206,3 +206,34 @@ def leave_unknown(runtime: Runtime, order_id: int, database: str, stage: str,
                                  statement_id=statement.id, checksum=statement.checksum,
                                  status="unknown", executed_by=by))
         session.commit()
+
+
+Moves = list[tuple[str, str | None]]
+_TO_TEST: Moves = [("submit", "dev"), ("deploy", "dev"), ("succeed", None)]
+_TO_STAGING: Moves = [*_TO_TEST, ("pass", "tess"), ("deploy", "rel"), ("succeed", None)]
+MOVES_TO: dict[str, Moves] = {
+    "draft": [],
+    "submitted": [("submit", "dev")],
+    "test:deploying": [("submit", "dev"), ("deploy", "dev")],
+    "test:deployed": _TO_TEST,
+    "test:failed": [("submit", "dev"), ("deploy", "dev"), ("fail", None)],
+    "test:rejected": [*_TO_TEST, ("reject", "tess")],
+    "test:passed": [*_TO_TEST, ("pass", "tess")],
+    "staging:deployed": _TO_STAGING,
+    "staging:passed": [*_TO_STAGING, ("pass", "tess")],
+    "done": [*_TO_STAGING, ("pass", "tess"), ("release", "rel"), ("succeed", None)],
+    "cancelled": [("cancel", "dev")],
+}
+"""The moves (action, who; None: the deploy engine) that take a fresh order of a
+test, staging, prod project to a state, by the people dev (developer), tess (tester)
+and rel (releaser)."""
+
+
+def move_to(runtime: Runtime, order_id: int, state: str) -> None:
+    """Take a fresh order to ``state`` through the state machine, no deployment run."""
+    with runtime.store.session() as session:
+        for action, actor in MOVES_TO[state]:
+            user = None if actor is None else users.acting_user(session, actor)
+            reason = "the cart is empty" if action == "reject" else ""
+            orders.transition(session, order_id, action, user, reason=reason)
+            session.commit()

@@ -28,10 +28,10 @@ from golive.api.schemas.deployments import (
 from golive.domain.workflow import Action
 from golive.errors import NotFound
 from golive.services import deploy as deploy_service
-from golive.services import lanes, requests
+from golive.services import lanes, progress, requests
 from golive.services.orders import get_order, readable_order
 from golive.services.rollback import request_rollback
-from golive.store.models import Deployment, DeploymentStep, Host, LogLine, Service, User
+from golive.store.models import Deployment, LogLine, User
 
 STARTED = 202
 """A deployment is carried out after the answer: accepted, not done."""
@@ -54,15 +54,10 @@ def view(session: Session, deployment: Deployment) -> dict[str, Any]:
 
 def steps(session: Session, deployment_id: int) -> list[dict[str, Any]]:
     """The deployment's steps in the order they started, with service and host names."""
-    found = session.execute(
-        select(DeploymentStep, Service.name, Host.name)
-        .outerjoin(Service, Service.id == DeploymentStep.service_id)
-        .outerjoin(Host, Host.id == DeploymentStep.host_id)
-        .where(DeploymentStep.deployment_id == deployment_id).order_by(DeploymentStep.id)
-    ).all()
-    return [{"service": service or "", "host": host or "", "step": step.name,
-             "status": step.status, "message": step.message, "started_at": step.started_at,
-             "finished_at": step.finished_at} for step, service, host in found]
+    return [{"service": service, "host": host, "step": step.name, "status": step.status,
+             "message": step.message, "started_at": step.started_at,
+             "finished_at": step.finished_at}
+            for step, service, host in progress.steps_of(session, deployment_id)]
 
 
 def detail(session: Session, deployment: Deployment) -> dict[str, Any]:
