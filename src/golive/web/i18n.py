@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-from babel import Locale, negotiate_locale
+from babel import negotiate_locale
 from babel.messages.pofile import read_po
 
 LOCALES = ("en", "zh_CN")
@@ -70,15 +70,10 @@ def gettext(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, number: int) -> str:
-    locale = _current.get()
-    if locale == DEFAULT:
-        return singular if number == 1 else plural
-    index = Locale.parse(locale).plural_form(number)
-    # zh has one form (index "other"): Babel's plural_form names it; forms are numbered
-    form = 0 if index in ("other", "one") and locale.startswith("zh") else (
-        0 if index == "one" else 1)
-    found = catalog(locale).get((singular, form))
-    return found if found else (singular if number == 1 else plural)
+    """Our one catalog language, Chinese, has a single plural form (its .po headers say
+    ``nplurals=1``): form 0 whatever the number; English chooses by the number."""
+    found = catalog(current()).get((singular, 0)) if current() != DEFAULT else None
+    return found or (singular if number == 1 else plural)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "translate later"

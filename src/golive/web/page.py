@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -66,7 +66,6 @@ class Page:
     csrf_token: str
     form: FormData | None
     flash: tuple[str, str] | None = None
-    cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def locale(self) -> str:
@@ -207,13 +206,13 @@ def error_page(request: Request, exc: GoliveError) -> Response:
     return _secured(HTMLResponse(body, status_code=status))
 
 
-def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+def field_errors(exc: ValidationError) -> dict[str, str]:
     """A request model's validation errors by field path (``items.0.branch``), to show
     each beside its field."""
     found: dict[str, str] = {}
     for error in exc.errors():
         path = ".".join(str(part) for part in error["loc"])
-        found.setdefault(prefix + path, error["msg"])
+        found.setdefault(path, error["msg"])
     return found
 
 
